@@ -1,0 +1,79 @@
+"""The one shape of a denial: raised, rendered to the model, written to spans, printed by the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from ._exceptions import DelegationDenied
+
+
+class DenialCode(StrEnum):
+    """Why a call was denied, in the order the guard checks."""
+
+    REVOKED = "revoked"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    TOOL_NOT_ALLOWED = "tool_not_allowed"
+    ARGUMENT_NOT_ALLOWED = "argument_not_allowed"
+    ARGUMENT_MISSING = "argument_missing"
+    ARGUMENT_INVALID = "argument_invalid"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    STORE_UNAVAILABLE = "store_unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+
+class BudgetUse(BaseModel):
+    """Which budget a call would overrun: its scope, its limit and what was used before the call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scope: str
+    limit: float
+    used: float
+
+
+class Denial(BaseModel):
+    """A structured denial. Holds no argument values, so it is safe to log and to show the model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: DenialCode
+    message: str
+    tool: str | None = None
+    argument: str | None = None
+    constraint: str | None = None
+    budget: BudgetUse | None = None
+    task: str | None = None
+    principal: str | None = None
+    manifest_digest: str | None = None
+    call_id: str | None = None
+    depth: int = Field(default=0, description="0 for the guard's own manifest, 1 for its parent, ...")
+    at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def for_model(self) -> dict[str, Any]:
+        """The short object a model sees as the tool's error, enough to recover from."""
+        return {
+            "denied": True,
+            "code": self.code.value,
+            "tool": self.tool,
+            "argument": self.argument,
+            "constraint": self.constraint,
+            "message": self.message,
+        }
+
+    def to_model_json(self) -> str:
+        return json.dumps(self.for_model(), ensure_ascii=False)
+
+    def to_exception(self) -> DelegationDenied:
+        from ._exceptions import exception_for
+
+        return exception_for(self)
+
+    def __str__(self) -> str:
+        return f"{self.code.value}: {self.message}"

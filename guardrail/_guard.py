@@ -1,0 +1,576 @@
+"""The guard: a policy enforcement point in front of an agent's tools."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Protocol, TypeVar, cast, overload
+
+from opentelemetry import metrics, trace
+from opentelemetry.trace import SpanKind
+
+from . import _telemetry as tel
+from ._compiled import CompiledManifest, CompiledTool
+from ._constraints import Violation, is_finite_number, written
+from ._decision import Decision
+from ._denial import BudgetUse, Denial, DenialCode
+from ._exceptions import ManifestError, StoreUnavailable
+from ._manifest import Manifest
+from ._store import BudgetStore, Charge, Overrun, default_store
+
+__all__ = ["AuditSink", "Guard", "Mode"]
+
+log = logging.getLogger("guardrail")
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+Mode = Literal["enforce", "shadow"]
+Clock = Callable[[], float]
+
+# Call ids without uuid4 on the hot path: a per-process random prefix and a counter.
+_CALL_PREFIX = os.urandom(4).hex()
+_call_counter = itertools.count(1)
+
+
+def new_call_id() -> str:
+    return f"call-{_CALL_PREFIX}-{next(_call_counter)}"
+
+
+class AuditSink(Protocol):
+    """Receives every decision before the tool runs (see `guardrail.AuditLog`)."""
+
+    def record(self, decision: Decision, guard: Guard, args: Mapping[str, Any] | None) -> None: ...
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+class Guard:
+    """Checks every tool call against a delegation manifest before the tool runs.
+
+    >>> guard = Guard({"task": "t-1", "ttl": "5m", "tools": {"add": {"args": {"a": {}, "b": {}}}}},
+    ...               store=MemoryStore())
+    >>> guard.authorize("add", {"a": 1, "b": 2}).allowed
+    True
+    >>> guard.authorize("delete_all", {}).denial.code
+    <DenialCode.TOOL_NOT_ALLOWED: 'tool_not_allowed'>
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest | Mapping[str, Any] | str | Path,
+        *,
+        store: BudgetStore | None = None,
+        clock: Clock | None = None,
+        mode: Mode = "enforce",
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        record_values: bool = False,
+        audit: AuditSink | None = None,
+        _parent: Guard | None = None,
+    ) -> None:
+        if mode not in ("enforce", "shadow"):
+            raise ValueError(f"mode must be 'enforce' or 'shadow', not {mode!r}")
+        if clock is not None and not callable(clock):
+            raise TypeError("clock must be a callable returning POSIX seconds")
+        self.manifest = Manifest.load(manifest)
+        self.mode: Mode = mode
+        self.parent = _parent
+        self.store: BudgetStore = store if store is not None else (
+            _parent.store if _parent is not None else default_store()
+        )
+        self.clock: Clock = clock or (_parent.clock if _parent is not None else time.time)
+        self.record_values = record_values
+        self.audit = audit
+        compiled: CompiledManifest = self.manifest.compiled()
+        ancestors = _parent._links if _parent is not None else ()
+        # The chain of manifests a call must satisfy: this guard's first, then each ancestor's.
+        self._links: tuple[CompiledManifest, ...] = (compiled, *ancestors)
+        self._tasks = tuple(dict.fromkeys(link.task for link in self._links))
+        self._depth_of_task = {link.task: depth for depth, link in enumerate(self._links)}
+        self._expires_ts = min(link.expires_ts for link in self._links)
+        self._revoked_here: str | None = None
+        self._tracer = tel.get_tracer(tracer_provider)
+        meter = tel.get_meter(meter_provider)
+        self._decisions = meter.create_counter(
+            tel.DECISIONS_COUNTER, unit="{decision}", description="Tool-call decisions by outcome"
+        )
+        self._duration = meter.create_histogram(
+            tel.CHECK_DURATION, unit="s", description="Time to decide one tool call"
+        )
+        self._metric_attrs: dict[tuple[str, str, str], dict[str, str]] = {}
+        self._span_attrs = {
+            tel.GEN_AI_OPERATION_NAME: tel.EXECUTE_TOOL,
+            tel.TASK: self.manifest.task,
+            tel.MANIFEST_DIGEST: self.manifest.digest,
+            tel.MODE: mode,
+            tel.DELEGATION_DEPTH: len(self._links) - 1,
+        }
+        if self.manifest.principal is not None:
+            self._span_attrs[tel.PRINCIPAL] = self.manifest.principal
+        if len(self._links) > 1:
+            self._span_attrs[tel.DELEGATION_CHAIN] = [link.task for link in reversed(self._links)]
+
+    # -- identity -------------------------------------------------------------------------
+
+    @property
+    def task(self) -> str:
+        return self.manifest.task
+
+    @property
+    def principal(self) -> str | None:
+        return self.manifest.principal
+
+    @property
+    def depth(self) -> int:
+        """0 for a root guard, 1 for a sub-agent's, and so on."""
+        return len(self._links) - 1
+
+    def __repr__(self) -> str:
+        return f"<Guard task={self.task!r} mode={self.mode} tools={len(self.manifest.tools)}>"
+
+    # -- deciding -------------------------------------------------------------------------
+
+    def authorize(
+        self, tool: str, args: Mapping[str, Any] | None = None, *, call_id: str | None = None
+    ) -> Decision:
+        """Decide a call and, when it is allowed, charge every budget that applies, atomically."""
+        if call_id is None:
+            call_id = new_call_id()
+        return self._decide_and_record(tool, args, call_id, charge=True)
+
+    def check(
+        self, tool: str, args: Mapping[str, Any] | None = None, *, call_id: str | None = None
+    ) -> Decision:
+        """The decision `authorize` would make now, charging nothing."""
+        return self._decide_and_record(tool, args, call_id, charge=False)
+
+    def _decide_and_record(
+        self, tool: str, args: Mapping[str, Any] | None, call_id: str | None, charge: bool
+    ) -> Decision:
+        start = time.perf_counter()
+        try:
+            decision = self._decide(tool, args, call_id, charge)
+        except StoreUnavailable as exc:
+            decision = self._deny(
+                DenialCode.STORE_UNAVAILABLE,
+                f"The budget store is unavailable ({_short(str(exc) or 'no detail', 200)}); "
+                "the call is denied.",
+                tool, call_id,
+            )
+        except Exception as exc:  # fail closed: an error in the checker never allows
+            log.debug("guardrail: internal error while deciding", exc_info=True)
+            decision = self._deny(
+                DenialCode.INTERNAL_ERROR,
+                f"The guard failed while deciding ({type(exc).__name__}); the call is denied.",
+                tool, call_id,
+            )
+        self._measure(decision, start)
+        if self.audit is not None:
+            try:
+                self.audit.record(decision, self, args if self.record_values else None)
+            except Exception as exc:
+                # What cannot be audited does not run.
+                log.warning("guardrail: audit log write failed: %s", type(exc).__name__)
+                decision = self._deny(
+                    DenialCode.INTERNAL_ERROR,
+                    f"The decision could not be written to the audit log ({type(exc).__name__}); "
+                    "the call is denied.",
+                    tool, call_id,
+                )
+        return decision
+
+    def _measure(self, decision: Decision, start: float) -> None:
+        elapsed = time.perf_counter() - start
+        tool = decision.tool if decision.tool in self._links[0].tools else tel.OTHER_TOOL
+        code = decision.denial.code.value if decision.denial is not None else ""
+        key = (decision.outcome, code, tool)
+        attrs = self._metric_attrs.get(key)
+        if attrs is None:
+            attrs = {"decision": decision.outcome, "tool": tool}
+            if code:
+                attrs["code"] = code
+            if len(self._metric_attrs) < 10_000:
+                self._metric_attrs[key] = attrs
+        self._decisions.add(1, attrs)
+        self._duration.record(elapsed, attrs)
+
+    def _decide(
+        self, tool: str, args: Mapping[str, Any] | None, call_id: str | None, charge: bool
+    ) -> Decision:
+        now = self.clock()
+        reason = self._revoked_here
+        if reason is None:
+            reason = self.store.revoked(self._tasks)
+        if reason is not None:
+            detail = f": {_short(reason, 200)}" if reason else ""
+            return self._deny(
+                DenialCode.REVOKED,
+                f"The delegation for task {self.task!r} was revoked{detail}.",
+                tool, call_id,
+            )
+        for depth, link in enumerate(self._links):
+            if link.not_before_ts is not None and now < link.not_before_ts:
+                return self._deny(
+                    DenialCode.NOT_YET_VALID,
+                    f"The delegation for task {link.task!r} is not valid before "
+                    f"{_iso(link.not_before_ts)}.",
+                    tool, call_id, depth=depth,
+                )
+            if now >= link.expires_ts:
+                return self._deny(
+                    DenialCode.EXPIRED,
+                    f"The delegation for task {link.task!r} expired at {_iso(link.expires_ts)}.",
+                    tool, call_id, depth=depth,
+                )
+        if args is None:
+            args = {}
+        charges: list[Charge] = []
+        for depth, link in enumerate(self._links):
+            compiled = link.tools.get(tool) if isinstance(tool, str) else None
+            if compiled is None:
+                name = tool if isinstance(tool, str) else repr(tool)
+                return self._deny(
+                    DenialCode.TOOL_NOT_ALLOWED,
+                    f"Tool {_short(name)!r} is not granted by the delegation for task "
+                    f"{link.task!r}.",
+                    name, call_id, depth=depth,
+                )
+            if not isinstance(args, Mapping):
+                return self._deny(
+                    DenialCode.ARGUMENT_INVALID,
+                    f"The arguments of tool {tool!r} must be an object, not "
+                    f"{type(args).__name__}.",
+                    tool, call_id, constraint="type: \"object\"", depth=depth,
+                )
+            found = compiled.args.violation(args)
+            if found is not None:
+                return self._violation(found, tool, call_id, depth)
+            if compiled.sum_scopes or compiled.call_scopes:
+                denial = self._charges(compiled, link, args, charges, tool, call_id, depth)
+                if denial is not None:
+                    return denial
+        if charges:
+            overrun: Overrun | None
+            if charge:
+                overrun = self.store.consume(charges, expires_at=self._expires_ts)
+            else:
+                overrun = _peek(self.store, charges)
+            if overrun is not None:
+                return self._exhausted(overrun, tool, call_id)
+        return Decision(True, tool, call_id)
+
+    def _charges(
+        self,
+        compiled: CompiledTool,
+        link: CompiledManifest,
+        args: Mapping[str, Any],
+        charges: list[Charge],
+        tool: str,
+        call_id: str | None,
+        depth: int,
+    ) -> Decision | None:
+        task = link.task
+        for scope, limit in compiled.call_scopes:
+            charges.append(Charge(task, scope, 1.0, limit))
+        for arg, scope, limit in compiled.sum_scopes:
+            value = args.get(arg)
+            if value is None:
+                continue
+            if not is_finite_number(value) or value < 0:
+                return self._violation(
+                    Violation(
+                        DenialCode.ARGUMENT_INVALID, [arg],
+                        f"{written('sum', {arg: limit})} (a non-negative number)",
+                    ),
+                    tool, call_id, depth,
+                )
+            if value > 0:
+                charges.append(Charge(task, scope, float(value), limit))
+        return None
+
+    # -- denials --------------------------------------------------------------------------
+
+    def _deny(
+        self,
+        code: DenialCode,
+        message: str,
+        tool: str,
+        call_id: str | None,
+        *,
+        argument: str | None = None,
+        constraint: str | None = None,
+        budget: BudgetUse | None = None,
+        depth: int = 0,
+    ) -> Decision:
+        link = self._links[min(depth, len(self._links) - 1)]
+        denial = Denial(
+            code=code,
+            message=message,
+            tool=tool if isinstance(tool, str) else repr(tool),
+            argument=argument,
+            constraint=constraint,
+            budget=budget,
+            task=link.task,
+            principal=link.principal,
+            manifest_digest=link.digest,
+            call_id=call_id,
+            depth=depth,
+            at=datetime.now(timezone.utc),
+        )
+        return Decision(False, denial.tool or "", call_id, denial, enforced=self.mode == "enforce")
+
+    def _violation(
+        self, found: Violation, tool: str, call_id: str | None, depth: int
+    ) -> Decision:
+        arg = _short(found.dotted, 200)
+        if found.code is DenialCode.ARGUMENT_NOT_ALLOWED:
+            message = f"Argument {arg!r} is not granted for tool {tool!r}."
+        elif found.code is DenialCode.ARGUMENT_MISSING:
+            message = f"Required argument {arg!r} of tool {tool!r} is missing."
+        else:
+            message = (
+                f"Argument {arg!r} of tool {tool!r} does not satisfy "
+                f"{_short(found.constraint or 'its constraint', 300)}."
+            )
+        return self._deny(
+            found.code, message, tool, call_id,
+            argument=arg, constraint=found.constraint, depth=depth,
+        )
+
+    def _exhausted(self, overrun: Overrun, tool: str, call_id: str | None) -> Decision:
+        charge, used = overrun
+        depth = self._depth_of_task.get(charge.task, 0)
+        if charge.scope.endswith("calls"):
+            message = (
+                f"Budget {charge.scope!r} of task {charge.task!r} is exhausted: "
+                f"{_num(used)} of {_num(charge.limit)} calls used."
+            )
+        else:
+            message = (
+                f"Budget {charge.scope!r} of task {charge.task!r} would be exceeded: "
+                f"{_num(used)} of {_num(charge.limit)} already used."
+            )
+        return self._deny(
+            DenialCode.BUDGET_EXHAUSTED, message, tool, call_id,
+            budget=BudgetUse(scope=charge.scope, limit=charge.limit, used=used), depth=depth,
+        )
+
+    # -- running tools --------------------------------------------------------------------
+
+    def invoke(
+        self, tool: str, fn: Callable[..., T], args: Mapping[str, Any] | None = None,
+        *, call_id: str | None = None,
+    ) -> T:
+        """Authorize `tool(**args)` and run `fn(**args)` inside the tool's span."""
+        args = dict(args or {})
+        return self._run(tool, args, lambda: fn(**args), call_id)
+
+    async def ainvoke(
+        self, tool: str, fn: Callable[..., Awaitable[T] | T], args: Mapping[str, Any] | None = None,
+        *, call_id: str | None = None,
+    ) -> T:
+        """`invoke` for async callers; `fn(**args)` may return an awaitable, which is awaited."""
+        args = dict(args or {})
+        return await self._arun(tool, args, lambda: fn(**args), call_id)
+
+    def _start_span(self, tool: str) -> Any:
+        name = tool if isinstance(tool, str) else repr(tool)
+        attrs = dict(self._span_attrs)
+        attrs[tel.GEN_AI_TOOL_NAME] = _short(name, 256)
+        return self._tracer.start_as_current_span(
+            f"{tel.EXECUTE_TOOL} {_short(name, 256)}",
+            kind=SpanKind.INTERNAL,
+            attributes=attrs,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+
+    def _enter(self, span: Any, tool: str, args: dict[str, Any], call_id: str | None) -> None:
+        if self.record_values:
+            try:
+                span.set_attribute(tel.GEN_AI_TOOL_CALL_ARGUMENTS, tel.arguments_json(args))
+            except Exception:  # values are best effort; the decision is not
+                span.set_attribute(tel.GEN_AI_TOOL_CALL_ARGUMENTS, "[unserializable]")
+        decision = self.authorize(tool, args, call_id=call_id)
+        tel.annotate(span, decision)
+        if decision.blocks:
+            assert decision.denial is not None
+            raise decision.denial.to_exception()
+
+    def _run(
+        self, tool: str, args: dict[str, Any], call: Callable[[], T], call_id: str | None
+    ) -> T:
+        with self._start_span(tool) as span:
+            self._enter(span, tool, args, call_id)
+            try:
+                return call()
+            except BaseException as exc:
+                tel.record_tool_error(span, exc, self.record_values)
+                raise
+
+    async def _arun(
+        self, tool: str, args: dict[str, Any], call: Callable[[], Awaitable[T] | T],
+        call_id: str | None,
+    ) -> T:
+        with self._start_span(tool) as span:
+            self._enter(span, tool, args, call_id)
+            try:
+                result = call()
+                if inspect.isawaitable(result):
+                    return cast(T, await result)
+                return result
+            except BaseException as exc:
+                tel.record_tool_error(span, exc, self.record_values)
+                raise
+
+    # -- wrapping a registry --------------------------------------------------------------
+
+    def wrap(self, fn: F, *, name: str | None = None) -> F:
+        """`fn` behind the guard: same signature, sync or async. Each call binds its arguments to
+        names, is authorized, and raises the matching `DelegationDenied` when denied."""
+        tool = name or getattr(fn, "__name__", None)
+        if not tool:
+            raise TypeError(f"cannot tell the tool name of {fn!r}: pass name=")
+        sig = inspect.signature(fn)
+        self._check_signature(tool, fn, sig)
+        params = sig.parameters
+
+        def bind(a: tuple[Any, ...], kw: dict[str, Any]) -> dict[str, Any]:
+            # bind_partial: a missing argument is for the manifest to deny (argument_missing);
+            # if the manifest lets it through, calling fn raises the usual TypeError.
+            bound = sig.bind_partial(*a, **kw)
+            out: dict[str, Any] = {}
+            for pname, value in bound.arguments.items():
+                kind = params[pname].kind
+                if kind is inspect.Parameter.VAR_KEYWORD:
+                    out.update(value)
+                elif kind is inspect.Parameter.VAR_POSITIONAL:
+                    out[pname] = list(value)
+                else:
+                    out[pname] = value
+            return out
+
+        if _is_async(fn):
+
+            @functools.wraps(fn)
+            async def guarded_async(*a: Any, **kw: Any) -> Any:
+                return await self._arun(tool, bind(a, kw), lambda: fn(*a, **kw), None)
+
+            guarded_async.__guardrail__ = self  # type: ignore[attr-defined]
+            return cast(F, guarded_async)
+
+        @functools.wraps(fn)
+        def guarded(*a: Any, **kw: Any) -> Any:
+            return self._run(tool, bind(a, kw), lambda: fn(*a, **kw), None)
+
+        guarded.__guardrail__ = self  # type: ignore[attr-defined]
+        return cast(F, guarded)
+
+    @overload
+    def wrap_all(self, registry: Mapping[str, F]) -> dict[str, F]: ...
+    @overload
+    def wrap_all(self, registry: Iterable[F]) -> list[F]: ...
+
+    def wrap_all(self, registry: Mapping[str, F] | Iterable[F]) -> dict[str, F] | list[F]:
+        """Wrap a tool registry: a mapping name -> callable, or an iterable of callables."""
+        if isinstance(registry, Mapping):
+            return {name: self.wrap(fn, name=name) for name, fn in registry.items()}
+        wrapped = [self.wrap(fn) for fn in registry]
+        return cast(list[F], type(registry)(wrapped)) if isinstance(registry, tuple) else wrapped
+
+    def _check_signature(self, tool: str, fn: Any, sig: inspect.Signature) -> None:
+        grant = self.manifest.grant(tool)
+        if grant is None:
+            return
+        params = sig.parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        missing = [arg for arg in grant.args if arg not in params]
+        if missing:
+            fname = getattr(fn, "__qualname__", repr(fn))
+            raise ManifestError(
+                [
+                    f"tools.{tool}.args.{arg}: {fname}() has no parameter {arg!r}, so this "
+                    "constraint would never apply (a typo?)"
+                    for arg in missing
+                ],
+                source=None,
+            )
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def revoke(self, reason: str = "") -> None:
+        """End the delegation now: every later decision for this task (and any sub-agent's) is
+        `revoked`, in every process sharing the store."""
+        self._revoked_here = reason
+        self.store.revoke(self.task, reason, expires_at=self.manifest.expires_ts)
+
+    @property
+    def revoked(self) -> bool:
+        if self._revoked_here is not None:
+            return True
+        return self.store.revoked(self._tasks) is not None
+
+    def usage(self) -> dict[str, dict[str, float]]:
+        """Budget use so far, by scope: {"calls": {"used", "limit", "remaining"}, ...}."""
+        budgets = self._links[0].budgets()
+        used = self.store.used([(self.task, scope) for scope in budgets])
+        return {
+            scope: {"used": u, "limit": limit, "remaining": max(limit - u, 0.0)}
+            for (scope, limit), u in zip(budgets.items(), used, strict=True)
+        }
+
+    def __enter__(self) -> Guard:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.revoke("task ended")
+
+    async def __aenter__(self) -> Guard:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.revoke("task ended")
+
+
+def _peek(store: BudgetStore, charges: Sequence[Charge]) -> Overrun | None:
+    used = store.used([(c.task, c.scope) for c in charges])
+    totals: dict[tuple[str, str], float] = {}
+    for charge, before in zip(charges, used, strict=True):
+        key = (charge.task, charge.scope)
+        base = totals.get(key, before)
+        if base + charge.amount > charge.limit:
+            return Overrun(charge, base)
+        totals[key] = base + charge.amount
+    return None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _is_async(fn: Any) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004
+    return call is not None and inspect.iscoroutinefunction(call)

@@ -1,0 +1,150 @@
+"""Budget stores: where a task's budget use and revocation live.
+
+The protocol is deliberately small and multi-key: one `consume` charges every budget that applies
+to a call (task calls, tool calls, sum budgets, and those of every ancestor in a delegation chain)
+all together or not at all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
+
+__all__ = ["BudgetStore", "Charge", "MemoryStore", "Overrun", "default_store"]
+
+# Keys are dropped this long after the manifest they belong to has expired.
+RETENTION_SECONDS = 3600.0
+
+
+class Charge(NamedTuple):
+    """One budget a call draws on."""
+
+    task: str
+    scope: str  # "calls", "sum.<arg>", "tools.<tool>.calls", "tools.<tool>.sum.<arg>"
+    amount: float
+    limit: float
+
+
+class Overrun(NamedTuple):
+    """The first charge that would exceed its limit, and what had been used before the call."""
+
+    charge: Charge
+    used: float
+
+
+@runtime_checkable
+class BudgetStore(Protocol):
+    """Shared budget use and revocation. Every method may raise `StoreUnavailable`."""
+
+    def consume(self, charges: Sequence[Charge], *, expires_at: float) -> Overrun | None:
+        """Atomically charge every amount, or none of them and return the first overrun."""
+        ...
+
+    def used(self, keys: Sequence[tuple[str, str]]) -> list[float]:
+        """What each (task, scope) has used so far (0.0 if never charged)."""
+        ...
+
+    def usage(self, task: str) -> dict[str, float]:
+        """Every charged scope of a task and what it has used."""
+        ...
+
+    def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
+        """Revoke a task: every later decision for it, in every process sharing the store, is denied."""
+        ...
+
+    def revoked(self, tasks: Sequence[str]) -> str | None:
+        """The revocation reason of the first revoked task among `tasks`, or None."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """A store inside one process, atomic across threads and asyncio tasks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._used: dict[tuple[str, str], float] = {}
+        self._revoked: dict[str, str] = {}
+        self._until: dict[str, float] = {}  # task -> when its keys may be dropped
+        self._next_sweep = time.time() + 60.0
+
+    def consume(self, charges: Sequence[Charge], *, expires_at: float) -> Overrun | None:
+        with self._lock:
+            used = self._used
+            for charge in charges:
+                before = used.get((charge.task, charge.scope), 0.0)
+                if before + charge.amount > charge.limit:
+                    return Overrun(charge, before)
+            keep = expires_at + RETENTION_SECONDS
+            for charge in charges:
+                key = (charge.task, charge.scope)
+                used[key] = used.get(key, 0.0) + charge.amount
+                if self._until.get(charge.task, 0.0) < keep:
+                    self._until[charge.task] = keep
+            self._maybe_sweep()
+            return None
+
+    def used(self, keys: Sequence[tuple[str, str]]) -> list[float]:
+        used = self._used
+        return [used.get(key, 0.0) for key in keys]
+
+    def usage(self, task: str) -> dict[str, float]:
+        with self._lock:
+            return {scope: v for (t, scope), v in self._used.items() if t == task}
+
+    def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
+        with self._lock:
+            self._revoked.setdefault(task, reason)
+            if expires_at is not None:
+                keep = expires_at + RETENTION_SECONDS
+                if self._until.get(task, 0.0) < keep:
+                    self._until[task] = keep
+
+    def revoked(self, tasks: Sequence[str]) -> str | None:
+        revoked = self._revoked
+        if not revoked:
+            return None
+        for task in tasks:
+            reason = revoked.get(task)
+            if reason is not None:
+                return reason
+        return None
+
+    def close(self) -> None:
+        pass
+
+    def _maybe_sweep(self) -> None:
+        # Called with the lock held: drop what belongs to long-expired tasks so a long-lived
+        # process does not grow without bound. Revocations of tasks with no known expiry stay.
+        now = time.time()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 60.0
+        dead = {task for task, until in self._until.items() if until < now}
+        if not dead:
+            return
+        self._used = {k: v for k, v in self._used.items() if k[0] not in dead}
+        for task in dead:
+            self._revoked.pop(task, None)
+            del self._until[task]
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(tasks={len({t for t, _ in self._used})})"
+
+
+_default: MemoryStore | None = None
+_default_lock = threading.Lock()
+
+
+def default_store() -> MemoryStore:
+    """The process-wide store every Guard uses unless given another, so that a second Guard for
+    the same task cannot reset its budget or undo its revocation."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = MemoryStore()
+    return _default
