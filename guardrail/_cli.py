@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -110,7 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="a scripted scoped agent run (no LLM, no network)")
     p.set_defaults(func=_cmd_demo)
+
+    # Commands of other concerns live in their own modules, each with register(subparsers).
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
+
+
+_COMMAND_MODULES: list[str] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

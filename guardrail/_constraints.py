@@ -305,10 +305,8 @@ def normalize_path(path: str) -> str | None:
 
 
 def _within(norm: str, roots: tuple[str, ...]) -> bool:
-    for root in roots:
-        if root == "/" or norm == root or norm.startswith(root + "/"):
-            return True
-    return False
+    # A boundary at a path separator: /srv/data-evil is not within /srv/data.
+    return any(root == "/" or norm == root or norm.startswith(root + "/") for root in roots)
 
 
 class PathWithin:
@@ -334,7 +332,8 @@ class PathWithin:
         return norm is not None and _within(norm, self.roots)
 
 
-_HOST_LABELS = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_LABELS = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _URL_BAD_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
 DEFAULT_URL_SCHEMES = ("https", "http")

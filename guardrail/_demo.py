@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from importlib import resources
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from opentelemetry import trace
@@ -75,8 +76,10 @@ def run_plain_demo(
     guard = Guard(
         manifest, store=MemoryStore(), clock=lambda: now[0], tracer_provider=tracer_provider
     )
-    toolkit = guard.wrap_all([read_ticket, send_refund, read_file, fetch_url, delete_customer])
-    tools = {fn.__name__: fn for fn in toolkit}
+    toolkit: dict[str, Callable[..., str]] = {
+        fn.__name__: fn for fn in (read_ticket, send_refund, read_file, fetch_url, delete_customer)
+    }
+    tools = guard.wrap_all(toolkit)
 
     w = out.write
     w(f"task {manifest.task}  principal {manifest.principal}  issued by {manifest.issuer}\n")

@@ -9,7 +9,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, TypeVar, cast, overload
@@ -80,6 +80,7 @@ class Guard:
         meter_provider: metrics.MeterProvider | None = None,
         record_values: bool = False,
         audit: AuditSink | None = None,
+        trusted_keys: Sequence[Any] | None = None,
         _parent: Guard | None = None,
     ) -> None:
         if mode not in ("enforce", "shadow"):
@@ -87,6 +88,10 @@ class Guard:
         if clock is not None and not callable(clock):
             raise TypeError("clock must be a callable returning POSIX seconds")
         self.manifest = Manifest.load(manifest)
+        if trusted_keys is not None:
+            from ._signing import verify_manifest
+
+            verify_manifest(self.manifest, trusted_keys)
         self.mode: Mode = mode
         self.parent = _parent
         self.store: BudgetStore = store if store is not None else (
@@ -112,7 +117,7 @@ class Guard:
             tel.CHECK_DURATION, unit="s", description="Time to decide one tool call"
         )
         self._metric_attrs: dict[tuple[str, str, str], dict[str, str]] = {}
-        self._span_attrs = {
+        self._span_attrs: dict[str, Any] = {
             tel.GEN_AI_OPERATION_NAME: tel.EXECUTE_TOOL,
             tel.TASK: self.manifest.task,
             tel.MANIFEST_DIGEST: self.manifest.digest,
@@ -249,7 +254,7 @@ class Guard:
                     f"{link.task!r}.",
                     name, call_id, depth=depth,
                 )
-            if not isinstance(args, Mapping):
+            if not is_mapping(args):  # callers are untyped: a model may send a list
                 return self._deny(
                     DenialCode.ARGUMENT_INVALID,
                     f"The arguments of tool {tool!r} must be an object, not "
@@ -329,7 +334,7 @@ class Guard:
             manifest_digest=link.digest,
             call_id=call_id,
             depth=depth,
-            at=datetime.now(timezone.utc),
+            at=datetime.now(UTC),
         )
         return Decision(False, denial.tool or "", call_id, denial, enforced=self.mode == "enforce")
 
@@ -511,6 +516,15 @@ class Guard:
                 source=None,
             )
 
+    # -- delegation -----------------------------------------------------------------------
+
+    def delegate(self, child: Manifest | Mapping[str, Any] | str | Path, **options: Any) -> Guard:
+        """A guard for a sub-agent that can only narrow this one: see `guardrail._delegation`."""
+        from ._delegation import delegate
+
+        guard: Guard = delegate(self, child, **options)
+        return guard
+
     # -- lifetime -------------------------------------------------------------------------
 
     def revoke(self, reason: str = "") -> None:
@@ -553,6 +567,10 @@ class Guard:
         self.revoke("task ended")
 
 
+def is_mapping(value: object) -> bool:
+    return isinstance(value, Mapping)
+
+
 def _peek(store: BudgetStore, charges: Sequence[Charge]) -> Overrun | None:
     used = store.used([(c.task, c.scope) for c in charges])
     totals: dict[tuple[str, str], float] = {}
@@ -566,7 +584,7 @@ def _peek(store: BudgetStore, charges: Sequence[Charge]) -> Overrun | None:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _is_async(fn: Any) -> bool:

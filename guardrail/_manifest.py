@@ -7,8 +7,8 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 
@@ -264,7 +264,7 @@ class ToolGrant(_Strict):
 class Manifest(_Strict):
     """A per-task delegation manifest. Load with `from_file`, `from_yaml` or `model_validate`."""
 
-    manifest: Literal[1] = FORMAT_VERSION
+    manifest: Literal[1] = 1
     task: str = Field(min_length=1, max_length=256)
     principal: str | None = None
     issuer: str | None = None
@@ -318,7 +318,7 @@ class Manifest(_Strict):
         # Every delegation ends: ttl counts from issued_at (default: load time).
         if self.ttl is None and self.expires_at is None:
             raise ValueError("every delegation must end: give ttl (e.g. '15m') or expires_at")
-        issued = self.issued_at or datetime.now(timezone.utc).replace(microsecond=0)
+        issued = self.issued_at or datetime.now(UTC).replace(microsecond=0)
         expires = self.expires_at
         if self.ttl is not None:
             from_ttl = issued + timedelta(seconds=parse_duration(self.ttl))
@@ -342,7 +342,7 @@ class Manifest(_Strict):
     # -- construction ---------------------------------------------------------------------
 
     @classmethod
-    def model_validate(  # type: ignore[override]
+    def model_validate(
         cls, obj: Any, *args: Any, _lines: dict[DataPath, int] | None = None,
         _source: str | None = None, **kwargs: Any,
     ) -> Self:
@@ -352,7 +352,9 @@ class Manifest(_Strict):
             raise _manifest_error(exc, obj, _lines or {}, _source) from None
 
     @classmethod
-    def from_yaml(cls, text: str, *, source: str | None = None) -> Self:
+    def from_yaml(
+        cls, text: str, *, source: str | None = None, trusted_keys: Sequence[Any] | None = None
+    ) -> Self:
         data, lines, problems = load_yaml(text, source)
         if not isinstance(data, dict):
             raise ManifestError([*problems, "the manifest must be a mapping"], source=source)
@@ -365,10 +367,12 @@ class Manifest(_Strict):
             raise ManifestError([*problems, *rest], source=source) from None
         if problems:
             raise ManifestError(problems, source=source)
-        return manifest
+        return manifest._verified(trusted_keys)
 
     @classmethod
-    def from_json(cls, text: str, *, source: str | None = None) -> Self:
+    def from_json(
+        cls, text: str, *, source: str | None = None, trusted_keys: Sequence[Any] | None = None
+    ) -> Self:
         def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
             out: dict[str, Any] = {}
             for key, value in items:
@@ -383,25 +387,43 @@ class Manifest(_Strict):
         try:
             data = json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
         except json.JSONDecodeError as exc:
-            raise ManifestError(f"line {exc.lineno}: JSON syntax error: {exc.msg}", source=source)
+            raise ManifestError(
+                f"line {exc.lineno}: JSON syntax error: {exc.msg}", source=source
+            ) from None
         except (ValueError, RecursionError) as exc:
             raise ManifestError(f"invalid JSON: {exc}", source=source) from None
         if not isinstance(data, dict):
             raise ManifestError("the manifest must be a JSON object", source=source)
-        return cls.model_validate(data, _source=source)
+        return cls.model_validate(data, _source=source)._verified(trusted_keys)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> Self:
+    def from_file(cls, path: str | Path, *, trusted_keys: Sequence[Any] | None = None) -> Self:
         p = Path(path)
         try:
             text = p.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ManifestError(f"cannot read manifest: {exc.strerror or exc}", source=str(p))
+            raise ManifestError(
+                f"cannot read manifest: {exc.strerror or exc}", source=str(p)
+            ) from None
         except UnicodeDecodeError:
             raise ManifestError("the manifest is not UTF-8 text", source=str(p)) from None
         if p.suffix.lower() == ".json":
-            return cls.from_json(text, source=str(p))
-        return cls.from_yaml(text, source=str(p))
+            return cls.from_json(text, source=str(p), trusted_keys=trusted_keys)
+        return cls.from_yaml(text, source=str(p), trusted_keys=trusted_keys)
+
+    @classmethod
+    def from_template(cls, path: str | Path, *, task: str, **params: Any) -> Manifest:
+        """Instantiate a manifest template (`params:` and `${name}`) for one task."""
+        from ._templates import render_template
+
+        return render_template(path, task=task, **params)
+
+    def _verified(self, trusted_keys: Sequence[Any] | None) -> Self:
+        if trusted_keys is not None:
+            from ._signing import verify_manifest
+
+            verify_manifest(self, trusted_keys)
+        return self
 
     @classmethod
     def load(cls, source: Manifest | Mapping[str, Any] | str | Path) -> Manifest:
@@ -481,7 +503,9 @@ def digest_of(data: Mapping[str, Any]) -> str:
 
 # -- error messages ---------------------------------------------------------------------------
 
-_TYPE_TAGS = re.compile(r"^(str|int|float|bool|list|dict|none|literal|function|json|lax|strict|constrained)|\[")
+_TYPE_TAGS = re.compile(
+    r"^(str|int|float|bool|list|dict|none|literal|function|json|lax|strict|constrained)|\["
+)
 
 
 def _known_keys() -> list[str]:
@@ -492,24 +516,25 @@ def _known_keys() -> list[str]:
     return sorted(keys)
 
 
+def _has(node: Any, part: str | int) -> bool:
+    if isinstance(node, Mapping):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+
+
 def _manifest_error(
     exc: ValidationError, data: Any, lines: dict[DataPath, int], source: str | None
 ) -> ManifestError:
     problems = []
     for error in exc.errors(include_url=False):
-        path, node = [], data
-        loc = list(error["loc"])
-        for i, part in enumerate(loc):
-            if isinstance(node, Mapping) and part in node:
+        path: list[str | int] = []
+        node: Any = data
+        for part in error["loc"]:
+            if _has(node, part):
                 node = node[part]
                 path.append(part)
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-                node = node[part]
-                path.append(part)
-            elif isinstance(part, str) and _TYPE_TAGS.search(part) and i < len(loc) - 1:
-                continue  # a union member's name, not a place in the manifest
             elif isinstance(part, str) and _TYPE_TAGS.search(part):
-                continue
+                continue  # a union member's name, not a place in the manifest
             else:
                 node = None
                 path.append(part)

@@ -121,7 +121,7 @@ def annotate(span: Span, decision: Decision) -> None:
         return
     attrs = denial_attributes(decision)
     span.set_attributes(attrs)
-    event = {
+    event: dict[str, str | int | float] = {
         "code": denial.code.value,
         "message": denial.message,
         "tool": denial.tool or "",
