@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 class CompiledTool:
-    __slots__ = ("args", "call_scopes", "name", "sum_scopes")
+    __slots__ = ("args", "budgeted", "call_scopes", "name", "sum_scopes")
 
     def __init__(
         self,
@@ -25,6 +25,7 @@ class CompiledTool:
         self.args = args
         self.call_scopes = call_scopes  # (scope, limit)
         self.sum_scopes = sum_scopes  # (argument, scope, limit)
+        self.budgeted = bool(call_scopes or sum_scopes)
 
 
 class CompiledManifest:

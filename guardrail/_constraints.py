@@ -13,7 +13,7 @@ import math
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -133,12 +133,19 @@ def _hash_key(value: Any) -> Any:
 
 
 class Equals:
-    __slots__ = ("expected", "key", "written")
+    __slots__ = ("expected", "fast", "key", "written")
 
     def __init__(self, expected: Any) -> None:
         self.expected = expected
         self.key = _hash_key(expected)
         self.written = written("equals", expected)
+        general = self.__call__
+        if type(expected) is str:
+            self.fast: Callable[[Any], bool] = (
+                lambda v: v == expected if type(v) is str else general(v)
+            )
+        else:
+            self.fast = general
 
     def __call__(self, value: Any) -> bool:
         if self.key is not _UNHASHABLE:
@@ -147,12 +154,19 @@ class Equals:
 
 
 class OneOf:
-    __slots__ = ("keys", "others", "written")
+    __slots__ = ("fast", "keys", "others", "written")
 
     def __init__(self, values: Sequence[Any], key: str = "one_of") -> None:
         self.keys = frozenset(k for k in map(_hash_key, values) if k is not _UNHASHABLE)
         self.others = tuple(v for v in values if _hash_key(v) is _UNHASHABLE)
         self.written = written(key, list(values))
+        general = self.__call__
+        strings = frozenset(v for v in values if type(v) is str)
+        self.fast: Callable[[Any], bool] = general
+        if key == "one_of":
+            self.fast = lambda v: v in strings if type(v) is str else general(v)
+        elif key == "not_one_of":
+            self.fast = lambda v: v not in strings if type(v) is str else general(v)
 
     def contains(self, value: Any) -> bool:
         key = _hash_key(value)
@@ -187,12 +201,14 @@ TYPE_NAMES = tuple(_TYPE_TESTS)
 
 
 class TypeIs:
-    __slots__ = ("tests", "written")
+    __slots__ = ("fast", "numeric", "tests", "written")
 
     def __init__(self, names: str | Sequence[str]) -> None:
         as_list = [names] if isinstance(names, str) else list(names)
         self.tests = tuple(_TYPE_TESTS[n] for n in as_list)
         self.written = written("type", names if isinstance(names, str) else as_list)
+        self.fast: Callable[[Any], bool] = self.tests[0] if len(self.tests) == 1 else self.__call__
+        self.numeric = as_list[0] if as_list in (["number"], ["integer"]) else None
 
     def __call__(self, value: Any) -> bool:
         return any(test(value) for test in self.tests)
@@ -433,10 +449,79 @@ class Url:
 # --- composition ---------------------------------------------------------------------------
 
 
-class Rule:
-    """One constraint mapping: every predicate must hold, then every structural part."""
+def _always(value: Any) -> bool:
+    return True
 
-    __slots__ = ("leaves", "required", "structural")
+
+def _fast(leaves: Sequence[Predicate]) -> list[Callable[[Any], bool]]:
+    """The same tests as `leaves`, fused where a fusion is cheaper: type number/integer with
+    min/max becomes one range test; string equality and membership skip the type dispatch."""
+    out: list[Callable[[Any], bool]] = []
+    rest = list(leaves)
+    kinds = [type(p) for p in rest]
+    numeric = next((p for p in rest if isinstance(p, TypeIs) and p.numeric is not None), None)
+    lows = [p for p in rest if isinstance(p, Min)]
+    highs = [p for p in rest if isinstance(p, Max)]
+    if numeric is not None and (lows or highs) and kinds.count(TypeIs) == 1:
+        out.append(_number_range(lows[0].bound if lows else None, highs[0].bound if highs else None,
+                                 integer=numeric.numeric == "integer"))
+        rest = [p for p in rest if p is not numeric and p not in lows and p not in highs]
+    for p in rest:
+        out.append(p.fast if isinstance(p, Equals | OneOf | TypeIs) else p.__call__)
+    return out
+
+
+def _number_range(low: float | None, high: float | None, integer: bool) -> Callable[[Any], bool]:
+    lo = -math.inf if low is None else low
+    hi = math.inf if high is None else high
+
+    def slow(value: Any) -> bool:  # subclasses of int/float; never bool
+        if integer:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = is_finite_number(value)
+        return ok and bool(lo <= value <= hi)
+
+    if integer:
+
+        def test_integer(value: Any) -> bool:
+            return lo <= value <= hi if type(value) is int else slow(value)
+
+        return test_integer
+
+    def test_number(value: Any) -> bool:
+        kind = type(value)
+        if kind is float:
+            return lo <= value <= hi and value - value == 0  # x - x is NaN for NaN and infinities
+        if kind is int:
+            return lo <= value <= hi
+        return slow(value)
+
+    return test_number
+
+
+def _compose(tests: Sequence[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    if not tests:
+        return _always
+    if len(tests) == 1:
+        return tests[0]
+    if len(tests) == 2:
+        a, b = tests
+        return lambda v: a(v) and b(v)
+    if len(tests) == 3:
+        a, b, c = tests
+        return lambda v: a(v) and b(v) and c(v)
+    all_tests = tuple(tests)
+    return lambda v: all(t(v) for t in all_tests)
+
+
+class Rule:
+    """One constraint mapping: every predicate must hold, then every structural part.
+
+    `test(value)` is the fast yes/no used on every call; `violation(value)` explains a failure
+    (which constraint, where) and runs only when `test` says no."""
+
+    __slots__ = ("leaves", "required", "structural", "test")
 
     def __init__(
         self,
@@ -447,6 +532,7 @@ class Rule:
         self.leaves = tuple(leaves)
         self.structural = tuple(structural)
         self.required = required
+        self.test = _compose([*_fast(self.leaves), *(part.test for part in self.structural)])
 
     @property
     def unconstrained(self) -> bool:
@@ -471,6 +557,8 @@ class Structural(Protocol):
 
     def violation(self, value: Any, /) -> Violation | None: ...
 
+    def test(self, value: Any, /) -> bool: ...
+
 
 class Each:
     __slots__ = ("rule", "written")
@@ -478,6 +566,12 @@ class Each:
     def __init__(self, rule: Rule, spec: Any) -> None:
         self.rule = rule
         self.written = written("each", spec)
+
+    def test(self, value: Any) -> bool:
+        if not isinstance(value, list | tuple):
+            return False
+        test = self.rule.test
+        return all(test(item) for item in value)
 
     def violation(self, value: Any) -> Violation | None:
         if not isinstance(value, list | tuple):
@@ -495,13 +589,36 @@ class ArgsRule:
     unless `allow_other`, required names must be present (null counts as absent), and every present
     value must satisfy its rule. Checked in that order."""
 
-    __slots__ = ("allow_other", "names", "required", "rules")
+    __slots__ = ("allow_other", "names", "required", "rules", "test", "tests")
 
     def __init__(self, rules: Mapping[str, Rule], allow_other: bool = False) -> None:
         self.names = frozenset(rules)
         self.required = tuple(name for name, rule in rules.items() if rule.required)
         self.rules = tuple((name, rule) for name, rule in rules.items() if not rule.unconstrained)
+        self.tests = tuple((name, rule.test) for name, rule in self.rules)
         self.allow_other = allow_other
+        self.test: Callable[[Mapping[str, Any]], bool] = self._generate_test()
+
+    def _generate_test(self) -> Callable[[Mapping[str, Any]], bool]:
+        """`test(args)`: True when `violation` would find nothing; the fast path of every check.
+
+        Generated as straight-line code (as fastjsonschema does) to avoid a loop per argument.
+        Names enter the source only through repr() of a str, which is always a plain literal;
+        predicates enter through the namespace, never as text."""
+        namespace: dict[str, Any] = {"names": self.names}
+        lines = ["def test(args):"]
+        if not self.allow_other:
+            lines.append("    if not args.keys() <= names: return False")
+        for name in self.required:
+            lines.append(f"    if args.get({name!r}) is None: return False")
+        for i, (name, test) in enumerate(self.tests):
+            namespace[f"t{i}"] = test
+            lines.append(f"    v = args.get({name!r})")
+            lines.append(f"    if v is not None and not t{i}(v): return False")
+        lines.append("    return True")
+        exec("\n".join(lines), namespace)  # noqa: S102
+        generated: Callable[[Mapping[str, Any]], bool] = namespace["test"]
+        return generated
 
     def violation(self, args: Mapping[str, Any]) -> Violation | None:
         if not self.allow_other:
@@ -530,6 +647,9 @@ class Fields:
         self.args = args
         self.written = written("fields", spec)
 
+    def test(self, value: Any) -> bool:
+        return isinstance(value, Mapping) and self.args.test(value)
+
     def violation(self, value: Any) -> Violation | None:
         if not isinstance(value, Mapping):
             return Violation(DenialCode.ARGUMENT_INVALID, [], self.written)
@@ -542,6 +662,9 @@ class AnyOf:
     def __init__(self, rules: Sequence[Rule], spec: Any) -> None:
         self.rules = tuple(rules)
         self.written = written("any_of", spec)
+
+    def test(self, value: Any) -> bool:
+        return any(rule.test(value) for rule in self.rules)
 
     def violation(self, value: Any) -> Violation | None:
         for rule in self.rules:
@@ -557,7 +680,10 @@ class Not:
         self.rule = rule
         self.written = written("not", spec)
 
+    def test(self, value: Any) -> bool:
+        return not self.rule.test(value)
+
     def violation(self, value: Any) -> Violation | None:
-        if self.rule.violation(value) is None:
+        if self.rule.test(value):
             return Violation(DenialCode.ARGUMENT_INVALID, [], self.written)
         return None

@@ -8,6 +8,7 @@ import itertools
 import logging
 import os
 import time
+from time import perf_counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from ._decision import Decision
 from ._denial import BudgetUse, Denial, DenialCode
 from ._exceptions import ManifestError, StoreUnavailable
 from ._manifest import Manifest
-from ._store import BudgetStore, Charge, Overrun, default_store
+from ._store import BudgetStore, Charge, MemoryStore, Overrun, default_store
 
 __all__ = ["AuditSink", "Guard", "Mode"]
 
@@ -116,7 +117,17 @@ class Guard:
         self._duration = meter.create_histogram(
             tel.CHECK_DURATION, unit="s", description="Time to decide one tool call"
         )
+        self._count = self._decisions.add
+        self._time = self._duration.record
         self._metric_attrs: dict[tuple[str, str, str], dict[str, str]] = {}
+        self._allow_attrs: dict[str, dict[str, str]] = {}
+        self._root = compiled
+        self._allow_cache: dict[str, Decision] = {}
+        # The memory store's revocations, read directly on the fast path (a dict, read-only here).
+        self._memory_revocations: dict[str, str] | None = (
+            self.store._revoked if type(self.store) is MemoryStore else None
+        )
+        self._single = len(self._links) == 1
         self._span_attrs: dict[str, Any] = {
             tel.GEN_AI_OPERATION_NAME: tel.EXECUTE_TOOL,
             tel.TASK: self.manifest.task,
@@ -166,7 +177,7 @@ class Guard:
     def _decide_and_record(
         self, tool: str, args: Mapping[str, Any] | None, call_id: str | None, charge: bool
     ) -> Decision:
-        start = time.perf_counter()
+        start = perf_counter()
         try:
             decision = self._decide(tool, args, call_id, charge)
         except StoreUnavailable as exc:
@@ -183,23 +194,33 @@ class Guard:
                 f"The guard failed while deciding ({type(exc).__name__}); the call is denied.",
                 tool, call_id,
             )
-        self._measure(decision, start)
+        elapsed = perf_counter() - start
+        attrs = self._allow_attrs.get(tool) if decision.allowed else None
+        if attrs is None:
+            attrs = self._metric_attributes(decision)
+        self._count(1, attrs)
+        self._time(elapsed, attrs)
         if self.audit is not None:
-            try:
-                self.audit.record(decision, self, args if self.record_values else None)
-            except Exception as exc:
-                # What cannot be audited does not run.
-                log.warning("guardrail: audit log write failed: %s", type(exc).__name__)
-                decision = self._deny(
-                    DenialCode.INTERNAL_ERROR,
-                    f"The decision could not be written to the audit log ({type(exc).__name__}); "
-                    "the call is denied.",
-                    tool, call_id,
-                )
+            decision = self._audited(decision, args)
         return decision
 
-    def _measure(self, decision: Decision, start: float) -> None:
-        elapsed = time.perf_counter() - start
+    def _audited(self, decision: Decision, args: Mapping[str, Any] | None) -> Decision:
+        assert self.audit is not None
+        try:
+            self.audit.record(decision, self, args if self.record_values else None)
+        except Exception as exc:
+            # What cannot be audited does not run.
+            log.warning("guardrail: audit log write failed: %s", type(exc).__name__)
+            return self._deny(
+                DenialCode.INTERNAL_ERROR,
+                f"The decision could not be written to the audit log ({type(exc).__name__}); "
+                "the call is denied.",
+                decision.tool, decision.call_id,
+            )
+        return decision
+
+    def _metric_attributes(self, decision: Decision) -> dict[str, str]:
+        # Tools outside the manifest share one attribute value: metric cardinality stays bounded.
         tool = decision.tool if decision.tool in self._links[0].tools else tel.OTHER_TOOL
         code = decision.denial.code.value if decision.denial is not None else ""
         key = (decision.outcome, code, tool)
@@ -210,10 +231,44 @@ class Guard:
                 attrs["code"] = code
             if len(self._metric_attrs) < 10_000:
                 self._metric_attrs[key] = attrs
-        self._decisions.add(1, attrs)
-        self._duration.record(elapsed, attrs)
+        if decision.allowed:
+            self._allow_attrs[decision.tool] = attrs
+        return attrs
 
     def _decide(
+        self, tool: str, args: Mapping[str, Any] | None, call_id: str | None, charge: bool
+    ) -> Decision:
+        # The common case, straight through: one manifest, in its window, a granted tool, no
+        # budget, arguments that pass. Anything else takes the full path, which also explains.
+        if self._single and self._revoked_here is None:
+            link = self._root
+            now = self.clock()
+            compiled = link.tools.get(tool) if type(tool) is str else None
+            if (
+                compiled is not None
+                and not compiled.budgeted
+                and now < link.expires_ts
+                and (link.not_before_ts is None or now >= link.not_before_ts)
+                and (type(args) is dict or args is None)
+                and compiled.args.test(args or {})
+                and not self._maybe_revoked()
+            ):
+                if call_id is None:
+                    # Decisions are read-only: one allow per tool serves every anonymous check.
+                    cached = self._allow_cache.get(tool)
+                    if cached is None:
+                        cached = self._allow_cache[tool] = Decision(True, tool)
+                    return cached
+                return Decision(True, tool, call_id)
+        return self._decide_fully(tool, args, call_id, charge)
+
+    def _maybe_revoked(self) -> bool:
+        revocations = self._memory_revocations
+        if revocations is not None and not revocations:
+            return False  # nothing at all is revoked in this process's memory store
+        return self.store.revoked(self._tasks) is not None
+
+    def _decide_fully(
         self, tool: str, args: Mapping[str, Any] | None, call_id: str | None, charge: bool
     ) -> Decision:
         now = self.clock()
@@ -261,8 +316,10 @@ class Guard:
                     f"{type(args).__name__}.",
                     tool, call_id, constraint="type: \"object\"", depth=depth,
                 )
-            found = compiled.args.violation(args)
-            if found is not None:
+            if not compiled.args.test(args):
+                found = compiled.args.violation(args)
+                if found is None:  # the fast test and the explanation disagree: still deny
+                    raise AssertionError("constraint test failed without a violation")
                 return self._violation(found, tool, call_id, depth)
             if compiled.sum_scopes or compiled.call_scopes:
                 denial = self._charges(compiled, link, args, charges, tool, call_id, depth)
