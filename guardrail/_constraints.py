@@ -492,9 +492,9 @@ def _number_range(low: float | None, high: float | None, integer: bool) -> Calla
     def test_number(value: Any) -> bool:
         kind = type(value)
         if kind is float:
-            return lo <= value <= hi and value - value == 0  # x - x is NaN for NaN and infinities
+            return bool(lo <= value <= hi and value - value == 0)  # x - x is NaN for NaN, inf
         if kind is int:
-            return lo <= value <= hi
+            return bool(lo <= value <= hi)
         return slow(value)
 
     return test_number

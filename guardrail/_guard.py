@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import itertools
 import logging
 import os
 import time
-from time import perf_counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from time import perf_counter
 from types import TracebackType
 from typing import Any, Literal, Protocol, TypeVar, cast, overload
 
+import tenacity
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind
 
@@ -23,7 +25,7 @@ from ._compiled import CompiledManifest, CompiledTool
 from ._constraints import Violation, is_finite_number, written
 from ._decision import Decision
 from ._denial import BudgetUse, Denial, DenialCode
-from ._exceptions import ManifestError, StoreUnavailable
+from ._exceptions import DelegationDenied, ManifestError, StoreUnavailable
 from ._manifest import Manifest
 from ._store import BudgetStore, Charge, MemoryStore, Overrun, default_store
 
@@ -473,7 +475,60 @@ class Guard:
             assert decision.denial is not None
             raise decision.denial.to_exception()
 
+    def _retrying(self, tool: str) -> dict[str, Any] | None:
+        """tenacity settings for a tool whose grant says `retry:`, else None."""
+        grant = self.manifest.grant(tool) if isinstance(tool, str) else None
+        spec = grant.retry if grant is not None else None
+        if spec is None:
+            return None
+        backoff = spec.backoff_seconds
+        wait = (
+            tenacity.wait_exponential(multiplier=backoff, max=backoff * 16)
+            + tenacity.wait_random(0, backoff / 2)
+            if backoff
+            else tenacity.wait_none()
+        )
+        return {
+            "stop": tenacity.stop_after_attempt(spec.attempts) | _StopAtExpiry(self),
+            "wait": wait,
+            # A denial is final; only the tool's own listed failures are retried.
+            "retry": tenacity.retry_if_exception(
+                lambda exc: not isinstance(exc, DelegationDenied) and spec.matches(exc)
+            ),
+            "reraise": True,
+        }
+
     def _run(
+        self, tool: str, args: dict[str, Any], call: Callable[[], T], call_id: str | None
+    ) -> T:
+        settings = self._retrying(tool)
+        if settings is None:
+            return self._run_once(tool, args, call, call_id)
+        attempt = itertools.count(1)
+
+        def once() -> T:
+            n = next(attempt)
+            return self._run_once(tool, args, call, _attempt_id(call_id, n))
+
+        return tenacity.Retrying(sleep=time.sleep, **settings)(once)
+
+    async def _arun(
+        self, tool: str, args: dict[str, Any], call: Callable[[], Awaitable[T] | T],
+        call_id: str | None,
+    ) -> T:
+        settings = self._retrying(tool)
+        if settings is None:
+            return await self._arun_once(tool, args, call, call_id)
+        attempt = itertools.count(1)
+
+        async def once() -> T:
+            n = next(attempt)
+            return await self._arun_once(tool, args, call, _attempt_id(call_id, n))
+
+        result: T = await tenacity.AsyncRetrying(sleep=asyncio.sleep, **settings)(once)
+        return result
+
+    def _run_once(
         self, tool: str, args: dict[str, Any], call: Callable[[], T], call_id: str | None
     ) -> T:
         with self._start_span(tool) as span:
@@ -484,7 +539,7 @@ class Guard:
                 tel.record_tool_error(span, exc, self.record_values)
                 raise
 
-    async def _arun(
+    async def _arun_once(
         self, tool: str, args: dict[str, Any], call: Callable[[], Awaitable[T] | T],
         call_id: str | None,
     ) -> T:
@@ -622,6 +677,23 @@ class Guard:
         tb: TracebackType | None,
     ) -> None:
         self.revoke("task ended")
+
+
+class _StopAtExpiry(tenacity.stop.stop_base):
+    """Never sleep into the end of the delegation."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        upcoming = retry_state.upcoming_sleep or 0.0
+        return self.guard.clock() + upcoming >= self.guard._expires_ts
+
+
+def _attempt_id(call_id: str | None, attempt: int) -> str | None:
+    if attempt == 1:
+        return call_id
+    return f"{call_id or new_call_id()}#{attempt}"
 
 
 def is_mapping(value: object) -> bool:

@@ -32,7 +32,7 @@ from ._exceptions import ManifestError
 from ._yaml import Path as DataPath
 from ._yaml import load_yaml
 
-__all__ = ["Budget", "Constraint", "Manifest", "ToolGrant", "UrlSpec", "parse_duration"]
+__all__ = ["Budget", "Constraint", "Manifest", "RetrySpec", "ToolGrant", "UrlSpec", "parse_duration"]
 
 FORMAT_VERSION = 1
 
@@ -243,12 +243,49 @@ class Budget(_Strict):
         return value
 
 
+class RetrySpec(_Strict):
+    """Bounded retries of a failing allowed call. Every attempt is authorized and charged as a
+    call, so retries never go past a budget or the expiry."""
+
+    attempts: Annotated[StrictInt, Field(ge=1, le=10)]
+    on: list[str] = Field(min_length=1)
+    backoff: str | StrictInt | StrictFloat | None = None
+
+    @field_validator("backoff")
+    @classmethod
+    def _backoff(cls, value: str | float | None) -> str | float | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("on")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name):
+                raise ValueError(f"{name!r} is not an exception class name")
+        return value
+
+    @property
+    def backoff_seconds(self) -> float:
+        return parse_duration(self.backoff) if self.backoff is not None else 0.0
+
+    def matches(self, exc: BaseException) -> bool:
+        """True when `exc` is (a subclass of) one of the named exception classes."""
+        names = set(self.on)
+        for cls in type(exc).__mro__:
+            if cls.__name__ in names or f"{cls.__module__}.{cls.__qualname__}" in names:
+                return True
+        return False
+
+
 class ToolGrant(_Strict):
-    """One granted tool: its argument constraints and its budget."""
+    """One granted tool: its argument constraints, its budget and its retries."""
 
     args: dict[str, Constraint] = Field(default_factory=dict)
     allow_other_args: StrictBool = False
     budget: Budget | None = None
+    retry: RetrySpec | None = None
 
     @model_validator(mode="after")
     def _sums_named(self) -> Self:
@@ -416,7 +453,8 @@ class Manifest(_Strict):
         """Instantiate a manifest template (`params:` and `${name}`) for one task."""
         from ._templates import render_template
 
-        return render_template(path, task=task, **params)
+        manifest: Manifest = render_template(path, task=task, **params)
+        return manifest
 
     def _verified(self, trusted_keys: Sequence[Any] | None) -> Self:
         if trusted_keys is not None:
@@ -510,7 +548,7 @@ _TYPE_TAGS = re.compile(
 
 def _known_keys() -> list[str]:
     keys: set[str] = set()
-    for model in (Manifest, ToolGrant, Budget, Constraint, UrlSpec):
+    for model in (Manifest, ToolGrant, Budget, Constraint, UrlSpec, RetrySpec):
         for name, field in model.model_fields.items():
             keys.add(field.alias or name)
     return sorted(keys)
