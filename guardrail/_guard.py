@@ -393,9 +393,16 @@ class Guard:
             manifest_digest=link.digest,
             call_id=call_id,
             depth=depth,
-            at=datetime.now(UTC),
+            at=self._denial_time(),
         )
         return Decision(False, denial.tool or "", call_id, denial, enforced=self.mode == "enforce")
+
+    def _denial_time(self) -> datetime:
+        # The guard's clock, so that a denial's `at` agrees with the window it was judged in.
+        try:
+            return datetime.fromtimestamp(float(self.clock()), UTC)
+        except Exception:
+            return datetime.now(UTC)
 
     def _violation(
         self, found: Violation, tool: str, call_id: str | None, depth: int

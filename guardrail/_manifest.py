@@ -465,11 +465,13 @@ class Manifest(_Strict):
 
     @classmethod
     def load(cls, source: Manifest | Mapping[str, Any] | str | Path) -> Manifest:
-        """A manifest from a Manifest, a mapping or a file path."""
+        """A manifest from a Manifest, a mapping, a file path or YAML/JSON text (multi-line)."""
         if isinstance(source, Manifest):
             return source
         if isinstance(source, Mapping):
             return cls.model_validate(dict(source))
+        if isinstance(source, str) and "\n" in source:
+            return cls.from_yaml(source)  # manifest text, not a path
         if isinstance(source, str | Path):
             return cls.from_file(source)
         raise TypeError(f"expected a Manifest, a mapping or a path, not {type(source).__name__}")
@@ -479,6 +481,18 @@ class Manifest(_Strict):
         schema = cls.model_json_schema(by_alias=True)
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["title"] = "Delegation manifest"
+        # The shorthands are part of the format: a bare scalar means equals, a bare list one_of.
+        # Every reference to Constraint now reaches the wrapper, which allows both forms.
+        defs = schema["$defs"]
+        defs["ConstraintObject"] = defs.pop("Constraint")
+        defs["Constraint"] = {
+            "description": "A constraint mapping, or a bare scalar (equals) or list (one_of).",
+            "anyOf": [
+                {"$ref": "#/$defs/ConstraintObject"},
+                {"type": ["string", "number", "boolean"]},
+                {"type": "array"},
+            ],
+        }
         return schema
 
     # -- derived --------------------------------------------------------------------------
