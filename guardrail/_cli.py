@@ -44,7 +44,7 @@ def _cmd_check(ns: argparse.Namespace) -> int:
         return EXIT_INVALID
     try:
         args: Any = json.loads(ns.args) if ns.args is not None else {}
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, too many digits, too deep
         print(f"--args is not valid JSON: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not isinstance(args, dict):
@@ -80,9 +80,36 @@ def _cmd_schema(ns: argparse.Namespace) -> int:
 
 
 def _cmd_demo(ns: argparse.Namespace) -> int:
+    tracer_provider = _tracer_provider(ns)
+    if not ns.plain:
+        try:
+            import langchain.agents  # noqa: F401
+        except ImportError:
+            print("(LangChain is not installed: running the plain-Python demo; "
+                  "pip install 'task-guardrail[langchain]' for the agent demo)\n", file=sys.stderr)
+        else:
+            from ._demo_langchain import run_demo
+
+            return _flushed(tracer_provider, run_demo(tracer_provider=tracer_provider))
     from ._demo import run_plain_demo
 
-    return run_plain_demo()
+    return _flushed(tracer_provider, run_plain_demo(tracer_provider=tracer_provider))
+
+
+def _tracer_provider(ns: argparse.Namespace) -> Any:
+    spec = getattr(ns, "trace", None)
+    if not spec:
+        return None
+    from ._tracing import configure_tracing
+
+    return configure_tracing(spec)
+
+
+def _flushed(provider: Any, code: int) -> int:
+    if provider is not None:
+        provider.force_flush()
+        provider.shutdown()
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,7 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the manifest JSON Schema")
     p.set_defaults(func=_cmd_schema)
 
-    p = sub.add_parser("demo", help="a scripted scoped agent run (no LLM, no network)")
+    p = sub.add_parser(
+        "demo",
+        help="a scripted scoped agent run: a LangChain helpdesk agent meets a prompt injection "
+        "(no LLM, no key, no network)",
+    )
+    p.add_argument("--plain", action="store_true",
+                   help="the plain-Python demo (every kind of denial; no LangChain needed)")
+    p.add_argument("--trace", metavar="SPEC",
+                   help="export the run's spans: console, jsonl:PATH or otlp (OTEL_EXPORTER_OTLP_*)")
     p.set_defaults(func=_cmd_demo)
 
     # Commands of other concerns live in their own modules, each with register(subparsers).
@@ -118,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMAND_MODULES: list[str] = []
+_COMMAND_MODULES: list[str] = ["guardrail._cli_integrity"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

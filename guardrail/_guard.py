@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import itertools
@@ -41,6 +42,10 @@ Clock = Callable[[], float]
 # Call ids without uuid4 on the hot path: a per-process random prefix and a counter.
 _CALL_PREFIX = os.urandom(4).hex()
 _call_counter = itertools.count(1)
+
+
+_DURATION_BUCKETS = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4,
+                     1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 def new_call_id() -> str:
@@ -111,13 +116,21 @@ class Guard:
         self._depth_of_task = {link.task: depth for depth, link in enumerate(self._links)}
         self._expires_ts = min(link.expires_ts for link in self._links)
         self._revoked_here: str | None = None
+        if _parent is not None:  # a sub-agent's guard reports where its parent's does
+            tracer_provider = tracer_provider or _parent.tracer_provider
+            meter_provider = meter_provider or _parent.meter_provider
+        self.tracer_provider: trace.TracerProvider | None = tracer_provider
+        self.meter_provider: metrics.MeterProvider | None = meter_provider
         self._tracer = tel.get_tracer(tracer_provider)
         meter = tel.get_meter(meter_provider)
         self._decisions = meter.create_counter(
             tel.DECISIONS_COUNTER, unit="{decision}", description="Tool-call decisions by outcome"
         )
         self._duration = meter.create_histogram(
-            tel.CHECK_DURATION, unit="s", description="Time to decide one tool call"
+            tel.CHECK_DURATION, unit="s", description="Time to decide one tool call",
+            # Decisions take microseconds (milliseconds with a remote store): the SDK's default
+            # buckets (0, 5, 10, ... seconds) would put every one in the first bucket.
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
         self._count = self._decisions.add
         self._time = self._duration.record
@@ -125,6 +138,7 @@ class Guard:
         self._allow_attrs: dict[str, dict[str, str]] = {}
         self._root = compiled
         self._allow_cache: dict[str, Decision] = {}
+        self._no_retry: set[str] = set()
         # The memory store's revocations, read directly on the fast path (a dict, read-only here).
         self._memory_revocations: dict[str, str] | None = (
             self.store._revoked if type(self.store) is MemoryStore else None
@@ -197,13 +211,13 @@ class Guard:
                 tool, call_id,
             )
         elapsed = perf_counter() - start
+        if self.audit is not None:  # before counting: a failed write turns the decision into a denial
+            decision = self._audited(decision, args)
         attrs = self._allow_attrs.get(tool) if decision.allowed else None
         if attrs is None:
             attrs = self._metric_attributes(decision)
         self._count(1, attrs)
         self._time(elapsed, attrs)
-        if self.audit is not None:
-            decision = self._audited(decision, args)
         return decision
 
     def _audited(self, decision: Decision, args: Mapping[str, Any] | None) -> Decision:
@@ -292,7 +306,7 @@ class Guard:
                     f"{_iso(link.not_before_ts)}.",
                     tool, call_id, depth=depth,
                 )
-            if now >= link.expires_ts:
+            if not now < link.expires_ts:  # `not <`: a NaN clock counts as expired
                 return self._deny(
                     DenialCode.EXPIRED,
                     f"The delegation for task {link.task!r} expired at {_iso(link.expires_ts)}.",
@@ -459,6 +473,10 @@ class Guard:
         return await self._arun(tool, args, lambda: fn(**args), call_id)
 
     def _start_span(self, tool: str) -> Any:
+        if self._tracing_off():
+            # No SDK configured (yet): skip building a span nobody records. Checked per call, so
+            # a provider set later is used from then on.
+            return contextlib.nullcontext(trace.INVALID_SPAN)
         name = tool if isinstance(tool, str) else repr(tool)
         attrs = dict(self._span_attrs)
         attrs[tel.GEN_AI_TOOL_NAME] = _short(name, 256)
@@ -469,6 +487,18 @@ class Guard:
             record_exception=False,
             set_status_on_exception=False,
         )
+
+    def _tracing_off(self) -> bool:
+        provider = self.tracer_provider
+        if provider is None:
+            # trace.get_tracer_provider() reads the environment on every call until a provider
+            # is set; the module's own slot says the same for a fraction of the cost.
+            provider = getattr(trace, "_TRACER_PROVIDER", _UNSET)
+            if provider is _UNSET:
+                provider = trace.get_tracer_provider()
+            if provider is None:
+                return True
+        return isinstance(provider, _NO_TRACING)
 
     def _enter(self, span: Any, tool: str, args: dict[str, Any], call_id: str | None) -> None:
         if self.record_values:
@@ -484,9 +514,13 @@ class Guard:
 
     def _retrying(self, tool: str) -> dict[str, Any] | None:
         """tenacity settings for a tool whose grant says `retry:`, else None."""
+        if tool in self._no_retry:
+            return None
         grant = self.manifest.grant(tool) if isinstance(tool, str) else None
         spec = grant.retry if grant is not None else None
         if spec is None:
+            if grant is not None:
+                self._no_retry.add(tool)
             return None
         backoff = spec.backoff_seconds
         wait = (
@@ -572,8 +606,35 @@ class Guard:
         sig = inspect.signature(fn)
         self._check_signature(tool, fn, sig)
         params = sig.parameters
+        # A default the function would run with is checked (and charged) like a passed value, for
+        # the optional arguments the manifest names: `amount=1000` must not slip past `max: 50`.
+        grant = self.manifest.grant(tool)
+        defaults = {
+            pname: p.default
+            for pname, p in params.items()
+            if grant is not None and pname in grant.args and not grant.args[pname].required
+            and p.default is not inspect.Parameter.empty
+        }
+
+        # Plain parameters (no *args, **kwargs or positional-only) bind without inspect, which
+        # costs several microseconds per call; anything unusual takes inspect's path.
+        plain = all(
+            p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            for p in params.values()
+        )
+        positional = tuple(
+            name for name, p in params.items() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        )
 
         def bind(a: tuple[Any, ...], kw: dict[str, Any]) -> dict[str, Any]:
+            if plain and len(a) <= len(positional):
+                out = dict(zip(positional, a, strict=False))
+                if not kw or all(k in params and k not in out for k in kw):
+                    out.update(kw)
+                    for pname, value in defaults.items():
+                        if pname not in out:
+                            out[pname] = value
+                    return out
             # bind_partial: a missing argument is for the manifest to deny (argument_missing);
             # if the manifest lets it through, calling fn raises the usual TypeError.
             bound = sig.bind_partial(*a, **kw)
@@ -585,6 +646,9 @@ class Guard:
                 elif kind is inspect.Parameter.VAR_POSITIONAL:
                     out[pname] = list(value)
                 else:
+                    out[pname] = value
+            for pname, value in defaults.items():
+                if pname not in out:
                     out[pname] = value
             return out
 
@@ -649,7 +713,8 @@ class Guard:
     def revoke(self, reason: str = "") -> None:
         """End the delegation now: every later decision for this task (and any sub-agent's) is
         `revoked`, in every process sharing the store."""
-        self._revoked_here = reason
+        if self._revoked_here is None:  # the first reason stands, as in the store
+            self._revoked_here = reason
         self.store.revoke(self.task, reason, expires_at=self.manifest.expires_ts)
 
     @property
@@ -695,6 +760,10 @@ class _StopAtExpiry(tenacity.stop.stop_base):
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         upcoming = retry_state.upcoming_sleep or 0.0
         return self.guard.clock() + upcoming >= self.guard._expires_ts
+
+
+_NO_TRACING = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+_UNSET = object()
 
 
 def _attempt_id(call_id: str | None, attempt: int) -> str | None:

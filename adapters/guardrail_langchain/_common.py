@@ -1,0 +1,90 @@
+"""What the tool wrapper and the middleware share: the denial a model sees, and its arguments.
+
+Nothing here decides anything. The guard decides; this module only translates LangChain's
+calling convention (tool calls, injected arguments, `ToolMessage`) to and from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
+
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import BaseTool
+from langchain_core.utils.pydantic import get_fields, is_basemodel_subclass
+
+from guardrail import Denial
+
+OnDenial = Literal["message", "raise"]
+"""What a denied call becomes: an error `ToolMessage` the model can read, or the exception."""
+
+_ON_DENIAL: tuple[str, ...] = get_args(OnDenial)
+
+
+def check_on_denial(on_denial: object) -> OnDenial:
+    """`on_denial` as given, or a `ValueError` naming the values it can take."""
+    if not isinstance(on_denial, str) or on_denial not in _ON_DENIAL:
+        choices = " or ".join(repr(c) for c in _ON_DENIAL)
+        msg = f"on_denial must be {choices}, not {on_denial!r}"
+        raise ValueError(msg)
+    return on_denial  # type: ignore[return-value]
+
+
+def require(value: object, kind: type, what: str) -> None:
+    """A `TypeError` saying `what` when `value` is not a `kind`."""
+    if not isinstance(value, kind):
+        msg = f"{what}, not {type(value).__name__}"
+        raise TypeError(msg)
+
+
+def denial_content(denial: Denial) -> str:
+    """The short JSON object a model reads in place of the tool's output."""
+    return json.dumps(denial.for_model(), ensure_ascii=False, default=str)
+
+
+def denial_message(denial: Denial, *, tool_call_id: str, name: str | None) -> ToolMessage:
+    """A denial as the error `ToolMessage` answering one tool call.
+
+    The content is `denial.for_model()` as JSON; the artifact (never sent to a model) holds the
+    whole `Denial` as JSON data, for code that inspects the conversation afterwards.
+    """
+    return ToolMessage(
+        content=denial_content(denial),
+        tool_call_id=tool_call_id,
+        name=name,
+        status="error",
+        artifact=denial.model_dump(mode="json"),
+    )
+
+
+def _field_names(schema: Any) -> frozenset[str]:
+    if isinstance(schema, Mapping):
+        properties = schema.get("properties")
+        return frozenset(properties) if isinstance(properties, Mapping) else frozenset()
+    if isinstance(schema, type) and is_basemodel_subclass(schema):
+        return frozenset(get_fields(schema))
+    return frozenset()
+
+
+def injected_arg_names(tool: BaseTool) -> frozenset[str]:
+    """The tool's arguments that its caller supplies and the model never sees.
+
+    These are the fields of the tool's input schema that LangChain leaves out of the schema it
+    shows the model (`InjectedToolCallId`, `InjectedState`, `InjectedStore`, `ToolRuntime`, any
+    `InjectedToolArg`), plus the injected parameters LangChain finds in the tool's signature.
+    They are not the model's choice, so they are not checked against the manifest.
+    """
+    hidden = _field_names(tool.get_input_schema()) - _field_names(tool.tool_call_schema)
+    from_signature: frozenset[str] = getattr(tool, "_injected_args_keys", frozenset())
+    return frozenset(hidden | from_signature)
+
+
+def model_args(arguments: Mapping[str, Any], hidden: frozenset[str]) -> Mapping[str, Any]:
+    """The arguments the model chose: everything in the call but the injected ones.
+
+    Not a copy when nothing is injected: the guard copies the arguments it is given.
+    """
+    if not hidden:
+        return arguments
+    return {key: value for key, value in arguments.items() if key not in hidden}
