@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._audit import AuditLog, AuditLogError
 from ._decision import Decision, Outcome
 from ._denial import BudgetUse, Denial, DenialCode
 from ._exceptions import (
@@ -22,12 +23,19 @@ from ._exceptions import (
     StoreUnavailable,
     ToolNotAllowed,
 )
+from ._export import JsonlSpanExporter
 from ._guard import AuditSink, Guard, Mode
 from ._manifest import Budget, Constraint, Manifest, ToolGrant, UrlSpec, parse_duration
+from ._narrower import Finding, NarrowerReport, narrower
+from ._signing import key_id, sign_file, verify_file, verify_manifest, write_keypair
 from ._store import BudgetStore, Charge, MemoryStore, Overrun, default_store
+from ._templates import render_template
+from ._tracing import configure_tracing
 
 __all__ = [
     "ArgumentViolation",
+    "AuditLog",
+    "AuditLogError",
     "AuditSink",
     "Budget",
     "BudgetExhausted",
@@ -41,12 +49,15 @@ __all__ = [
     "DelegationRevoked",
     "Denial",
     "DenialCode",
+    "Finding",
     "Guard",
     "GuardrailError",
+    "JsonlSpanExporter",
     "Manifest",
     "ManifestError",
     "MemoryStore",
     "Mode",
+    "NarrowerReport",
     "Outcome",
     "Overrun",
     "StoreUnavailable",
@@ -54,6 +65,14 @@ __all__ = [
     "ToolNotAllowed",
     "UrlSpec",
     "__version__",
+    "configure_tracing",
     "default_store",
+    "key_id",
+    "narrower",
     "parse_duration",
+    "render_template",
+    "sign_file",
+    "verify_file",
+    "verify_manifest",
+    "write_keypair",
 ]

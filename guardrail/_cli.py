@@ -102,7 +102,10 @@ def _tracer_provider(ns: argparse.Namespace) -> Any:
         return None
     from ._tracing import configure_tracing
 
-    return configure_tracing(spec)
+    try:
+        return configure_tracing(spec)
+    except (ValueError, ImportError) as exc:
+        raise SystemExit(f"guardrail: --trace {spec}: {exc}") from None
 
 
 def _flushed(provider: Any, code: int) -> int:
@@ -153,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMAND_MODULES: list[str] = ["guardrail._cli_integrity"]
+_COMMAND_MODULES: list[str] = ["guardrail._cli_integrity", "guardrail._cli_telemetry"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

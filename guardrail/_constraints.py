@@ -88,6 +88,11 @@ def is_finite_number(value: Any) -> bool:
     return isinstance(value, float) and math.isfinite(value)
 
 
+def is_integer(value: Any) -> bool:
+    """int; never a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def strict_equal(a: Any, b: Any) -> bool:
     """JSON equality: `True` is not `1`, `1` is `1.0`, NaN equals nothing."""
     if isinstance(a, bool) or isinstance(b, bool):
@@ -141,8 +146,9 @@ class Equals:
         self.written = written("equals", expected)
         general = self.__call__
         if type(expected) is str:
-            self.fast: Callable[[Any], bool] = (
-                lambda v: v == expected if type(v) is str else general(v)
+            self.fast: Callable[[Any], bool] = _inline(
+                lambda v: v == expected if type(v) is str else general(v),
+                "(v == {0} if type(v) is str else {1}(v))", expected, general,
             )
         else:
             self.fast = general
@@ -164,7 +170,10 @@ class OneOf:
         strings = frozenset(v for v in values if type(v) is str)
         self.fast: Callable[[Any], bool] = general
         if key == "one_of":
-            self.fast = lambda v: v in strings if type(v) is str else general(v)
+            self.fast = _inline(
+                lambda v: v in strings if type(v) is str else general(v),
+                "(v in {0} if type(v) is str else {1}(v))", strings, general,
+            )
         elif key == "not_one_of":
             self.fast = lambda v: v not in strings if type(v) is str else general(v)
 
@@ -411,7 +420,9 @@ class Url:
         netloc = parts.netloc
         if not netloc or "@" in netloc or "%" in netloc:
             return False
-        host = (parts.hostname or "").rstrip(".")
+        host = parts.hostname or ""
+        if host.endswith("."):  # one trailing dot is the root (FQDN form); two are not a host
+            host = host[:-1]
         if not host:
             return False
         if not netloc.startswith("[") and not _HOST_LABELS.fullmatch(host):
@@ -476,10 +487,7 @@ def _number_range(low: float | None, high: float | None, integer: bool) -> Calla
     hi = math.inf if high is None else high
 
     def slow(value: Any) -> bool:  # subclasses of int/float; never bool
-        if integer:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        else:
-            ok = is_finite_number(value)
+        ok = is_integer(value) if integer else is_finite_number(value)
         return ok and bool(lo <= value <= hi)
 
     if integer:
@@ -487,7 +495,7 @@ def _number_range(low: float | None, high: float | None, integer: bool) -> Calla
         def test_integer(value: Any) -> bool:
             return lo <= value <= hi if type(value) is int else slow(value)
 
-        return test_integer
+        return _inline(test_integer, "({0} <= v <= {1} if type(v) is int else {2}(v))", lo, hi, slow)
 
     def test_number(value: Any) -> bool:
         kind = type(value)
@@ -497,7 +505,22 @@ def _number_range(low: float | None, high: float | None, integer: bool) -> Calla
             return bool(lo <= value <= hi)
         return slow(value)
 
-    return test_number
+    return _inline(
+        test_number,
+        "(({0} <= v <= {1} and v - v == 0) if type(v) is float else "
+        "({0} <= v <= {1}) if type(v) is int else {2}(v))",
+        lo, hi, slow,
+    )
+
+
+_INLINE = "__guardrail_inline__"
+
+
+def _inline(fn: Callable[[Any], bool], template: str, *constants: Any) -> Callable[[Any], bool]:
+    """Mark a test with an equivalent expression over `v` that generated code can inline:
+    `{i}` placeholders become names bound to `constants` in the generated code's namespace."""
+    setattr(fn, _INLINE, (template, constants))
+    return fn
 
 
 def _compose(tests: Sequence[Callable[[Any], bool]]) -> Callable[[Any], bool]:
@@ -577,7 +600,10 @@ class Each:
         if not isinstance(value, list | tuple):
             return Violation(DenialCode.ARGUMENT_INVALID, [], self.written)
         rule = self.rule
+        test = rule.test  # explain only the items the fast test rejects: a long array stays cheap
         for i, item in enumerate(value):
+            if test(item):
+                continue
             found = rule.violation(item)
             if found is not None:
                 return found.at(i)
@@ -614,9 +640,18 @@ class ArgsRule:
         for i, (name, test) in enumerate(self.tests):
             namespace[f"t{i}"] = test
             lines.append(f"    v = args.get({name!r})")
-            lines.append(f"    if v is not None and not t{i}(v): return False")
+            inline = getattr(test, _INLINE, None)
+            if inline is None:
+                lines.append(f"    if v is not None and not t{i}(v): return False")
+                continue
+            template, constants = inline
+            names = []
+            for k, constant in enumerate(constants):
+                namespace[f"c{i}_{k}"] = constant
+                names.append(f"c{i}_{k}")
+            lines.append(f"    if v is not None and not {template.format(*names)}: return False")
         lines.append("    return True")
-        exec("\n".join(lines), namespace)  # noqa: S102
+        exec("\n".join(lines), namespace)
         generated: Callable[[Mapping[str, Any]], bool] = namespace["test"]
         return generated
 

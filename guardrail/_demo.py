@@ -4,8 +4,8 @@ each kind of denial, and the budget left."""
 from __future__ import annotations
 
 import sys
-from importlib import resources
 from collections.abc import Callable
+from importlib import resources
 from typing import Any, TextIO
 
 from opentelemetry import trace

@@ -405,7 +405,7 @@ class Guard:
             task=link.task,
             principal=link.principal,
             manifest_digest=link.digest,
-            call_id=call_id,
+            call_id=call_id if call_id is None else str(call_id),  # an int id must not crash
             depth=depth,
             at=self._denial_time(),
         )
@@ -464,10 +464,21 @@ class Guard:
         args = dict(args or {})
         return self._run(tool, args, lambda: fn(**args), call_id)
 
+    @overload
     async def ainvoke(
-        self, tool: str, fn: Callable[..., Awaitable[T] | T], args: Mapping[str, Any] | None = None,
+        self, tool: str, fn: Callable[..., Awaitable[T]], args: Mapping[str, Any] | None = None,
         *, call_id: str | None = None,
-    ) -> T:
+    ) -> T: ...
+    @overload
+    async def ainvoke(
+        self, tool: str, fn: Callable[..., T], args: Mapping[str, Any] | None = None,
+        *, call_id: str | None = None,
+    ) -> T: ...
+
+    async def ainvoke(
+        self, tool: str, fn: Callable[..., Any], args: Mapping[str, Any] | None = None,
+        *, call_id: str | None = None,
+    ) -> Any:
         """`invoke` for async callers; `fn(**args)` may return an awaitable, which is awaited."""
         args = dict(args or {})
         return await self._arun(tool, args, lambda: fn(**args), call_id)
@@ -489,7 +500,7 @@ class Guard:
         )
 
     def _tracing_off(self) -> bool:
-        provider = self.tracer_provider
+        provider: object = self.tracer_provider
         if provider is None:
             # trace.get_tracer_provider() reads the environment on every call until a provider
             # is set; the module's own slot says the same for a fraction of the cost.
@@ -628,13 +639,13 @@ class Guard:
 
         def bind(a: tuple[Any, ...], kw: dict[str, Any]) -> dict[str, Any]:
             if plain and len(a) <= len(positional):
-                out = dict(zip(positional, a, strict=False))
-                if not kw or all(k in params and k not in out for k in kw):
-                    out.update(kw)
+                fast = dict(zip(positional, a, strict=False))
+                if not kw or all(k in params and k not in fast for k in kw):
+                    fast.update(kw)
                     for pname, value in defaults.items():
-                        if pname not in out:
-                            out[pname] = value
-                    return out
+                        if pname not in fast:
+                            fast[pname] = value
+                    return fast
             # bind_partial: a missing argument is for the manifest to deny (argument_missing);
             # if the manifest lets it through, calling fn raises the usual TypeError.
             bound = sig.bind_partial(*a, **kw)

@@ -147,7 +147,9 @@ def annotate(span: Span, decision: Decision) -> None:
 def record_tool_error(span: Span, exc: BaseException, record_values: bool) -> None:
     """A tool that raised: status ERROR and an `exception` event. The exception's message may hold
     argument values, so it is recorded only when values are."""
-    kind = type(exc).__qualname__
+    cls = type(exc)
+    # The fully qualified name, as the OTel error conventions ask (builtins stay short).
+    kind = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
     attrs = {"exception.type": kind}
     if record_values:
         attrs["exception.message"] = str(exc)
