@@ -7,6 +7,8 @@ every decision is traced with OpenTelemetry.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
 from ._audit import AuditLog, AuditLogError
@@ -28,9 +30,24 @@ from ._guard import AuditSink, Guard, Mode
 from ._manifest import Budget, Constraint, Manifest, ToolGrant, UrlSpec, parse_duration
 from ._narrower import Finding, NarrowerReport, narrower
 from ._signing import key_id, sign_file, verify_file, verify_manifest, write_keypair
+from ._sqlite_store import SQLiteStore
 from ._store import BudgetStore, Charge, MemoryStore, Overrun, default_store
+from ._store_url import RetryPolicy, open_store
 from ._templates import render_template
 from ._tracing import configure_tracing
+
+if TYPE_CHECKING:
+    from ._redis_store import RedisStore
+
+
+def __getattr__(name: str) -> object:
+    # RedisStore loads lazily, so `import guardrail` never needs redis-py.
+    if name == "RedisStore":
+        from ._redis_store import RedisStore
+
+        return RedisStore
+    raise AttributeError(f"module 'guardrail' has no attribute {name!r}")
+
 
 __all__ = [
     "ArgumentViolation",
@@ -60,6 +77,9 @@ __all__ = [
     "NarrowerReport",
     "Outcome",
     "Overrun",
+    "RedisStore",
+    "RetryPolicy",
+    "SQLiteStore",
     "StoreUnavailable",
     "ToolGrant",
     "ToolNotAllowed",
@@ -69,6 +89,7 @@ __all__ = [
     "default_store",
     "key_id",
     "narrower",
+    "open_store",
     "parse_duration",
     "render_template",
     "sign_file",

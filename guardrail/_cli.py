@@ -156,7 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMAND_MODULES: list[str] = ["guardrail._cli_integrity", "guardrail._cli_telemetry"]
+_COMMAND_MODULES: list[str] = [
+    "guardrail._cli_integrity",
+    "guardrail._cli_telemetry",
+    "guardrail._cli_mcp",
+    "guardrail._store_url",
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

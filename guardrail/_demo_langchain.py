@@ -221,9 +221,11 @@ def _denial_summary(denial: dict[str, Any]) -> str:
     return text
 
 
-def run_demo(*, out: TextIO = sys.stdout, tracer_provider: TracerProvider | None = None) -> int:
-    """Run the episode and print it. Returns 0 when the manifest held (the reply was posted and
-    every injected call was denied before it ran), 1 otherwise."""
+def run_demo(*, out: TextIO | None = None, tracer_provider: TracerProvider | None = None) -> int:
+    """Run the episode and print it (to `out`, default: the current sys.stdout). Returns 0 when
+    the manifest held (the reply was posted and every injected call was denied before it ran),
+    1 otherwise."""
+    out = out if out is not None else sys.stdout
     from guardrail_langchain import guard_tools
     from langchain.agents import create_agent
     from langchain_core.messages import AIMessage, HumanMessage, ToolMessage

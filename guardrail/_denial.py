@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +54,7 @@ class Denial(BaseModel):
     manifest_digest: str | None = None
     call_id: str | None = None
     depth: int = Field(default=0, description="0 for the guard's own manifest, 1 for its parent, ...")
-    at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     def for_model(self) -> dict[str, Any]:
         """The short object a model sees as the tool's error, enough to recover from."""

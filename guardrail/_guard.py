@@ -81,7 +81,7 @@ class Guard:
         self,
         manifest: Manifest | Mapping[str, Any] | str | Path,
         *,
-        store: BudgetStore | None = None,
+        store: BudgetStore | str | None = None,
         clock: Clock | None = None,
         mode: Mode = "enforce",
         tracer_provider: trace.TracerProvider | None = None,
@@ -102,6 +102,10 @@ class Guard:
             verify_manifest(self.manifest, trusted_keys)
         self.mode: Mode = mode
         self.parent = _parent
+        if isinstance(store, str):  # a store URL: memory:, sqlite:///path, redis://host:port/db
+            from ._store_url import open_store
+
+            store = open_store(store)
         self.store: BudgetStore = store if store is not None else (
             _parent.store if _parent is not None else default_store()
         )
@@ -461,8 +465,9 @@ class Guard:
         *, call_id: str | None = None,
     ) -> T:
         """Authorize `tool(**args)` and run `fn(**args)` inside the tool's span."""
-        args = dict(args or {})
-        return self._run(tool, args, lambda: fn(**args), call_id)
+        # Arguments that are not a mapping reach the decision as they are (and are denied).
+        call_args = _call_args(args)
+        return self._run(tool, call_args, lambda: fn(**call_args), call_id)
 
     @overload
     async def ainvoke(
@@ -480,8 +485,8 @@ class Guard:
         *, call_id: str | None = None,
     ) -> Any:
         """`invoke` for async callers; `fn(**args)` may return an awaitable, which is awaited."""
-        args = dict(args or {})
-        return await self._arun(tool, args, lambda: fn(**args), call_id)
+        call_args = _call_args(args)
+        return await self._arun(tool, call_args, lambda: fn(**call_args), call_id)
 
     def _start_span(self, tool: str) -> Any:
         if self._tracing_off():
@@ -781,6 +786,16 @@ def _attempt_id(call_id: str | None, attempt: int) -> str | None:
     if attempt == 1:
         return call_id
     return f"{call_id or new_call_id()}#{attempt}"
+
+
+def _call_args(args: object) -> dict[str, Any]:
+    # A copy the tool receives exactly as it was checked. What is not a mapping reaches the
+    # decision as it is, to be denied (typed as a dict only for the checker's sake).
+    if args is None:
+        return {}
+    if isinstance(args, Mapping):
+        return dict(args)
+    return cast(dict[str, Any], args)
 
 
 def is_mapping(value: object) -> bool:

@@ -30,7 +30,7 @@ from pydantic import (
 from . import _constraints as c
 from ._exceptions import ManifestError
 from ._yaml import Path as DataPath
-from ._yaml import load_yaml
+from ._yaml import load_json, load_yaml
 
 __all__ = ["Budget", "Constraint", "Manifest", "RetrySpec", "ToolGrant", "UrlSpec", "parse_duration"]
 
@@ -39,6 +39,7 @@ FORMAT_VERSION = 1
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
+_MUST_END = "every delegation must end: give ttl (e.g. '15m') or expires_at"
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -354,7 +355,7 @@ class Manifest(_Strict):
     def _window(self) -> Self:
         # Every delegation ends: ttl counts from issued_at (default: load time).
         if self.ttl is None and self.expires_at is None:
-            raise ValueError("every delegation must end: give ttl (e.g. '15m') or expires_at")
+            raise ValueError(_MUST_END)
         issued = self.issued_at or datetime.now(UTC).replace(microsecond=0)
         expires = self.expires_at
         if self.ttl is not None:
@@ -399,8 +400,9 @@ class Manifest(_Strict):
             manifest = cls.model_validate(data, _lines=lines, _source=source)
         except ManifestError as exc:
             # Report YAML problems and model problems together, each place once.
-            places = {p.split(":", 1)[0] for p in problems}
-            rest = [p for p in exc.problems if p.split(":", 1)[0] not in places]
+            # A place is its path: a YAML problem names the value's line, the model its key's.
+            places = {p.partition(" (line ")[0] for p in problems}
+            rest = [p for p in exc.problems if p.partition(" (line ")[0] not in places]
             raise ManifestError([*problems, *rest], source=source) from None
         if problems:
             raise ManifestError(problems, source=source)
@@ -410,25 +412,7 @@ class Manifest(_Strict):
     def from_json(
         cls, text: str, *, source: str | None = None, trusted_keys: Sequence[Any] | None = None
     ) -> Self:
-        def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for key, value in items:
-                if key in out:
-                    raise ValueError(f"duplicate key {key!r}")
-                out[key] = value
-            return out
-
-        def constant(name: str) -> Any:
-            raise ValueError(f"{name} cannot be used in a manifest")
-
-        try:
-            data = json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(
-                f"line {exc.lineno}: JSON syntax error: {exc.msg}", source=source
-            ) from None
-        except (ValueError, RecursionError) as exc:
-            raise ManifestError(f"invalid JSON: {exc}", source=source) from None
+        data = load_json(text, source)
         if not isinstance(data, dict):
             raise ManifestError("the manifest must be a JSON object", source=source)
         return cls.model_validate(data, _source=source)._verified(trusted_keys)
@@ -608,6 +592,15 @@ def _manifest_error(
         elif message.startswith("Value error, "):
             message = message[len("Value error, "):]
         problems.append(f"{where}: {message}")
+    # The window check runs only once every field is valid: name a missing end here as well.
+    if (
+        isinstance(data, Mapping)
+        and data.get("ttl") is None
+        and data.get("expires_at") is None
+        and not any(_MUST_END in p for p in problems)
+    ):
+        line = lines.get(())
+        problems.append(f"(top level){f' (line {line})' if line else ''}: {_MUST_END}")
     # One union failure yields an error per member; keep each problem once.
     unique = list(dict.fromkeys(problems))
     return ManifestError(unique, source=source)

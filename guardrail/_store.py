@@ -14,8 +14,11 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 __all__ = ["BudgetStore", "Charge", "MemoryStore", "Overrun", "default_store"]
 
-# Keys are dropped this long after the manifest they belong to has expired.
+# Budget use is dropped this long after the manifest it belongs to has expired.
 RETENTION_SECONDS = 3600.0
+# A revocation is kept far longer: a manifest whose ttl counts from load time could otherwise be
+# loaded again after the sweep and find its task un-revoked.
+REVOCATION_RETENTION_SECONDS = 7 * 86400.0
 
 
 class Charge(NamedTuple):
@@ -68,17 +71,23 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._used: dict[tuple[str, str], float] = {}
         self._revoked: dict[str, str] = {}
-        self._until: dict[str, float] = {}  # task -> when its keys may be dropped
+        self._until: dict[str, float] = {}  # task -> when its budget use may be dropped
+        self._revoked_until: dict[str, float] = {}  # task -> when its revocation may be dropped
         self._next_sweep = time.time() + 60.0
 
     def consume(self, charges: Sequence[Charge], *, expires_at: float) -> Overrun | None:
         with self._lock:
             used = self._used
+            pending: dict[tuple[str, str], float] = {}  # a key charged twice in one call adds up
             for charge in charges:
-                before = used.get((charge.task, charge.scope), 0.0)
-                if before + charge.amount > charge.limit:
+                key = (charge.task, charge.scope)
+                before = pending.get(key, used.get(key, 0.0))
+                if not before + charge.amount <= charge.limit:  # also refuses NaN
                     return Overrun(charge, before)
-            keep = expires_at + RETENTION_SECONDS
+                pending[key] = before + charge.amount
+            # Never sooner than the retention from now: an injected or skewed clock may put
+            # expires_at in the past while the guard still treats the budget as live.
+            keep = max(expires_at, time.time()) + RETENTION_SECONDS
             for charge in charges:
                 key = (charge.task, charge.scope)
                 used[key] = used.get(key, 0.0) + charge.amount
@@ -99,9 +108,9 @@ class MemoryStore:
         with self._lock:
             self._revoked.setdefault(task, reason)
             if expires_at is not None:
-                keep = expires_at + RETENTION_SECONDS
-                if self._until.get(task, 0.0) < keep:
-                    self._until[task] = keep
+                keep = max(expires_at, time.time()) + REVOCATION_RETENTION_SECONDS
+                if self._revoked_until.get(task, 0.0) < keep:
+                    self._revoked_until[task] = keep
 
     def revoked(self, tasks: Sequence[str]) -> str | None:
         revoked = self._revoked
@@ -124,12 +133,13 @@ class MemoryStore:
             return
         self._next_sweep = now + 60.0
         dead = {task for task, until in self._until.items() if until < now}
-        if not dead:
-            return
-        self._used = {k: v for k, v in self._used.items() if k[0] not in dead}
-        for task in dead:
+        if dead:
+            self._used = {k: v for k, v in self._used.items() if k[0] not in dead}
+            for task in dead:
+                del self._until[task]
+        for task in [t for t, until in self._revoked_until.items() if until < now]:
             self._revoked.pop(task, None)
-            del self._until[task]
+            del self._revoked_until[task]
 
     def __repr__(self) -> str:
         return f"MemoryStore(tasks={len({t for t, _ in self._used})})"

@@ -26,7 +26,6 @@ Missing, unknown and ill-typed parameters are `ManifestError`s; the rendered man
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import string
@@ -40,7 +39,7 @@ from . import _constraints as c
 from ._exceptions import ManifestError
 from ._manifest import Manifest
 from ._yaml import Path as DataPath
-from ._yaml import load_yaml
+from ._yaml import load_json, load_yaml
 
 __all__ = [
     "ParamSpec", "coerce_param", "declared_params", "load_template", "render_data", "render_template",
@@ -149,14 +148,7 @@ def load_template(
         raise ManifestError(f"the {what} is not UTF-8 text", source=source) from None
     lines: dict[DataPath, int] = {}
     if p.suffix.lower() == ".json":
-        try:
-            data = json.loads(text, object_pairs_hook=_no_duplicates)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(
-                f"line {exc.lineno}: JSON syntax error: {exc.msg}", source=source
-            ) from None
-        except ValueError as exc:
-            raise ManifestError(f"invalid JSON: {exc}", source=source) from None
+        data = load_json(text, source)
     else:
         data, lines, problems = load_yaml(text, source)
         if problems:
@@ -164,15 +156,6 @@ def load_template(
     if not isinstance(data, dict):
         raise ManifestError(f"the {what} must be a mapping", source=source)
     return data, lines, source
-
-
-def _no_duplicates(items: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in items:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
 
 
 def declared_params(data: Mapping[str, Any], source: str | None) -> dict[str, ParamSpec]:

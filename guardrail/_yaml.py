@@ -8,6 +8,8 @@ and a value JSON cannot hold (NaN, infinities, binary, sets, custom tags) is an 
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any
 
@@ -26,17 +28,31 @@ _NULL = {"", "~", "null", "Null", "NULL"}
 _TRUE = {"true", "True", "TRUE"}
 _FALSE = {"false", "False", "FALSE"}
 _INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
-_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# JSON's numbers (plus YAML's `.5` and `1.`); a leading zero (`012`, YAML 1.1 octal) stays a string.
+_FLOAT = re.compile(r"[-+]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _NOT_FINITE = re.compile(r"[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)")
 _STANDARD = "tag:yaml.org,2002:"
-_PLAIN_TAGS = {_STANDARD + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+# A plain (unquoted, untagged) scalar: resolved here by JSON's rules, not by YAML 1.1's (which
+# reads `1e3` as a string and `012` as octal).
+_PLAIN = "tag:guardrail,2026:plain"
+_PLAIN_TAGS = {_PLAIN, *(_STANDARD + t for t in ("str", "int", "float", "bool", "null", "timestamp"))}
+
+
+class _Loader(yaml.SafeLoader):
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        if kind is ScalarNode and implicit[0] and tag != _STANDARD + "merge":
+            return _PLAIN
+        return tag
 
 
 def load_yaml(text: str, source: str | None = None) -> tuple[Any, dict[Path, int], list[str]]:
     """Parse YAML into JSON data, a map from each value's path to its (1-based) line, and the
     problems found (values JSON cannot hold, duplicate keys), each naming its path and line."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
+    except RecursionError:
+        raise ManifestError("the manifest is nested too deeply", source=source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -84,18 +100,35 @@ class _Reader:
         if node.tag != _STANDARD + "map":
             self._problem(node, path, f"YAML type {node.tag!r} cannot be represented in JSON")
             return None
-        self._constructor.flatten_mapping(node)  # merge keys (<<)
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
+        explicit = sum(1 for key_node, _ in node.value if key_node.tag != _STANDARD + "merge")
+        try:
+            self._constructor.flatten_mapping(node)  # merge keys (<<): merged pairs, then explicit
+        except yaml.YAMLError as exc:  # `<<` of something other than mappings
+            self._problem(node, path, f"invalid merge (<<): {getattr(exc, 'problem', None) or exc}")
+            return None
+        first_explicit = len(node.value) - explicit
+        chosen: dict[str, Node] = {}
+        explicit_keys: set[str] = set()
+        key_lines: dict[str, int] = {}
+        for i, (key_node, value_node) in enumerate(node.value):
             if not isinstance(key_node, ScalarNode):
                 self._problem(key_node, path, "a mapping key must be a plain string")
                 continue
             # JSON keys are strings: keep the key's text (`on`, `no`, `1`) as written.
             key = key_node.value
-            if key in out:
-                self._problem(key_node, (*path, key), "duplicate key")
-                continue
-            out[key] = self.read(value_node, (*path, key), depth + 1)
+            if i >= first_explicit:
+                # A key written twice is an error; one written over a merged (<<) key overrides it.
+                if key in explicit_keys:
+                    self._problem(key_node, (*path, key), "duplicate key")
+                    continue
+                explicit_keys.add(key)
+            chosen[key] = value_node
+            key_lines[key] = key_node.start_mark.line + 1
+        out: dict[str, Any] = {}
+        for key, value in chosen.items():
+            # An entry's line is its key's (a misspelled key is named where it is written).
+            self.lines.setdefault((*path, key), key_lines[key])
+            out[key] = self.read(value, (*path, key), depth + 1)
         return out
 
     def _scalar(self, node: ScalarNode, path: Path) -> Any:
@@ -116,10 +149,47 @@ class _Reader:
         if text in _FALSE:
             return False
         if _INT.fullmatch(text):
-            return int(text)
+            try:
+                return int(text)
+            except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+                self._problem(node, path, "the number has too many digits")
+                return None
         if _FLOAT.fullmatch(text):
-            return float(text)
+            value = float(text)
+            if not math.isfinite(value):
+                self._problem(node, path, f"{text} is too large for a number")
+                return None
+            return value
         if _NOT_FINITE.fullmatch(text):
             self._problem(node, path, f"{text} cannot be represented in JSON")
             return None
         return text
+
+
+def load_json(text: str, source: str | None = None) -> Any:
+    """Parse JSON as strictly as YAML is read here: duplicate keys, NaN and infinities (including
+    numbers too large for a float) are errors."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                raise ValueError(f"duplicate key {key!r}")
+            out[key] = value
+        return out
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} cannot be used in a manifest")
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):  # 1e999 parses as an infinity
+            raise ValueError(f"{number} is too large for a number")
+        return value
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant, parse_float=finite)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"line {exc.lineno}: JSON syntax error: {exc.msg}", source=source) from None
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(f"invalid JSON: {exc}", source=source) from None

@@ -1,0 +1,137 @@
+"""``guardrail mcp-proxy``: a guarding stdio MCP proxy in front of an upstream command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+import anyio
+import anyio.abc
+from mcp import StdioServerParameters
+
+from guardrail import Guard, GuardrailError, Manifest
+from guardrail_mcp._server import GuardedServer
+
+__all__ = ["build_parser", "command", "main", "run_proxy"]
+
+PROG = "guardrail mcp-proxy"
+
+
+def run_proxy(
+    manifest: str | os.PathLike[str] | Manifest | Guard,
+    upstream_argv: Sequence[str],
+    *,
+    mode: Literal["enforce", "shadow"] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> int:
+    """Serve MCP on stdin/stdout, forwarding granted tool calls to ``upstream_argv``.
+
+    ``manifest`` is a manifest file, a loaded :class:`~guardrail.Manifest` or a ready
+    :class:`~guardrail.Guard` (whose store, mode and telemetry providers are then used).
+    ``mode`` (``"enforce"``/``"shadow"``) applies when a guard is built here. The upstream
+    command starts as a subprocess speaking MCP on its stdio, with this process's
+    environment (or ``env``) and working directory (or ``cwd``).
+
+    Returns the process exit status: 0 after the client disconnects, SIGTERM or SIGINT
+    (the upstream is shut down cleanly first). Blocks; runs its own event loop (asyncio).
+    """
+    if not upstream_argv:
+        raise ValueError("upstream_argv must name the upstream MCP server command")
+    if isinstance(manifest, Guard):
+        if mode is not None and mode != manifest.mode:
+            raise ValueError(f"mode={mode!r} conflicts with the given guard's mode {manifest.mode!r}")
+        guard = manifest
+    else:
+        loaded = manifest if isinstance(manifest, Manifest) else Manifest.from_file(Path(manifest))
+        guard = Guard(loaded, mode=mode or "enforce")
+    params = StdioServerParameters(
+        command=upstream_argv[0],
+        args=list(upstream_argv[1:]),
+        env=dict(os.environ if env is None else env),
+        cwd=None if cwd is None else os.fspath(cwd),
+    )
+    return anyio.run(_serve, guard, params, backend="asyncio")
+
+
+async def _serve(guard: Guard, params: StdioServerParameters) -> int:
+    async with GuardedServer(params, guard) as proxy, anyio.create_task_group() as task_group:
+
+        async def stop_on_signal(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                task_status.started()
+                async for _ in signals:
+                    task_group.cancel_scope.cancel()
+                    return
+
+        await task_group.start(stop_on_signal)  # handlers in place before the client is served
+        await proxy.serve_stdio()  # returns when the client closes our stdin
+        task_group.cancel_scope.cancel()
+    return 0
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Serve MCP on stdio in front of an upstream MCP server command, exposing only the "
+            "tools the manifest grants and authorizing every call against it."
+        ),
+        epilog=f"example: {prog} --manifest task.yaml -- npx -y @modelcontextprotocol/server-filesystem /srv",
+    )
+    parser.add_argument("--manifest", "-m", required=True, help="delegation manifest (YAML or JSON)")
+    parser.add_argument(
+        "--mode",
+        choices=("enforce", "shadow"),
+        default="enforce",
+        help="enforce (default) blocks denied calls; shadow lists every tool and only records denials",
+    )
+    parser.add_argument("upstream", nargs=argparse.REMAINDER, help="-- UPSTREAM_COMMAND [ARGS...]")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
+    """Command-line entry: ``--manifest M.yaml [--mode shadow] -- UPSTREAM_COMMAND [ARGS...]``.
+
+    Returns an exit status: 0 on a clean stop, 2 for a usage error or a bad manifest,
+    1 when the upstream cannot be started.
+    """
+    args = build_parser(prog).parse_args(argv)
+    return command(args.manifest, args.upstream, mode=args.mode, prog=prog)
+
+
+def command(
+    manifest: str | os.PathLike[str],
+    upstream: Sequence[str],
+    *,
+    mode: Literal["enforce", "shadow"] = "enforce",
+    prog: str = PROG,
+) -> int:
+    """The proxy command after argument parsing (for a CLI that parses its own arguments).
+
+    ``upstream`` may start with the ``--`` separator. Errors are printed to stderr and
+    turned into the exit status, as :func:`main` documents.
+    """
+    argv = list(upstream)
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if not argv:
+        print(
+            f"{prog}: error: missing the upstream command: add -- UPSTREAM_COMMAND [ARGS...]", file=sys.stderr
+        )
+        return 2
+    try:
+        loaded = Manifest.from_file(Path(manifest))
+    except (OSError, GuardrailError, ValueError) as exc:
+        print(f"{prog}: cannot load manifest {os.fspath(manifest)}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return run_proxy(loaded, argv, mode=mode)
+    except OSError as exc:
+        print(f"{prog}: cannot start upstream {argv[0]!r}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,375 @@
+"""Open a budget store from a URL, the retry policy shared by the networked stores, and the
+store half of the CLI (``guardrail revoke`` / ``guardrail usage``).
+
+URLs::
+
+    memory:                          this process's MemoryStore (the one guards use by default)
+    sqlite:///abs/path/guardrail.db  SQLiteStore on an absolute path (sqlite:////abs/... works too)
+    sqlite:relative/guardrail.db     SQLiteStore on a path relative to the working directory
+    redis://[[user]:password@]host:port/db, rediss://..., unix:///path/redis.sock?db=0
+                                     RedisStore
+
+Query parameters understood by every persistent store: ``attempts``, ``deadline`` (seconds),
+``grace`` (seconds kept after a manifest expires). SQLite also takes ``timeout`` (busy timeout,
+seconds) and ``synchronous`` (``normal`` or ``full``); Redis takes ``prefix``, ``socket_timeout``,
+and any other parameter redis-py's ``Redis.from_url`` understands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    wait_exponential,
+    wait_random,
+)
+
+from ._exceptions import StoreUnavailable
+
+if TYPE_CHECKING:
+    from ._store import BudgetStore
+
+__all__ = ["RetryPolicy", "format_usage", "open_store", "revoke_task", "task_usage"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a store retries a transient fault before it gives up with ``StoreUnavailable``.
+
+    At most ``attempts`` tries and never longer than ``deadline`` seconds in total (a retry that
+    could not start before the deadline is not made); the waits grow exponentially from
+    ``initial`` up to ``max_wait``, each with up to ``jitter`` seconds of random jitter so that a
+    fleet does not reconnect in lock step.
+    """
+
+    attempts: int = 3
+    deadline: float = 1.0
+    initial: float = 0.05
+    max_wait: float = 0.25
+    jitter: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {self.attempts}")
+        for name in ("deadline", "initial", "max_wait", "jitter"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+    def run(
+        self,
+        fn: Callable[[], T],
+        transient: tuple[type[BaseException], ...],
+        *,
+        what: str,
+        fatal: tuple[type[BaseException], ...] = (),
+    ) -> T:
+        """Call ``fn``; retry it on ``transient`` errors; raise ``StoreUnavailable`` if it keeps
+        failing, or at once on a ``fatal`` error. The first try runs outside tenacity, so the
+        common path costs nothing extra."""
+        start = time.monotonic()
+        try:
+            return fn()
+        except transient as exc:
+            first: BaseException = exc
+        except fatal as exc:
+            raise StoreUnavailable(f"{what}: {exc}") from exc
+        if self.attempts == 1:
+            raise StoreUnavailable(f"{what}: {first}") from first
+
+        replay: list[BaseException] = [first]
+
+        def attempt() -> T:
+            # tenacity's first attempt replays the failure we already had, so that it waits
+            # before the second real try; later attempts call fn again.
+            if replay:
+                raise replay.pop()
+            return fn()
+
+        attempts, deadline = self.attempts, self.deadline
+
+        def give_up(state: RetryCallState) -> bool:
+            # Out of attempts, or the next try could not start before the deadline (counted
+            # from the first try, including the time it took).
+            if state.attempt_number >= attempts:
+                return True
+            upcoming = float(getattr(state, "upcoming_sleep", 0.0) or 0.0)
+            return time.monotonic() - start + upcoming >= deadline
+
+        retrying = Retrying(
+            stop=give_up,
+            wait=wait_exponential(multiplier=self.initial, max=self.max_wait) + wait_random(0, self.jitter),
+            retry=retry_if_exception_type(transient),
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except transient + fatal as exc:
+            raise StoreUnavailable(f"{what}: {exc}") from exc
+
+
+_COMMON = {"attempts", "deadline", "grace"}
+
+
+# Query parameters redis-py itself understands in a URL; any other is a typo, and an error.
+_REDIS_PY_PARAMS = {
+    "db", "socket_timeout", "socket_connect_timeout", "socket_read_size", "socket_keepalive",
+    "retry_on_timeout", "max_connections", "health_check_interval", "timeout", "protocol",
+    "client_name", "username", "password", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path",
+    "ssl_ca_data", "ssl_certfile", "ssl_keyfile", "ssl_password", "ssl_check_hostname",
+    "ssl_min_version",
+}  # fmt: skip
+
+
+def _retry_from(params: dict[str, str]) -> RetryPolicy:
+    kwargs: dict[str, Any] = {}
+    kwargs.update(_pop_number(params, "attempts", int))
+    kwargs.update(_pop_number(params, "deadline", float))
+    return RetryPolicy(**kwargs)
+
+
+def _pop_float(params: dict[str, str], name: str) -> dict[str, float]:
+    return _pop_number(params, name, float)
+
+
+def _pop_number(params: dict[str, str], name: str, kind: Callable[[str], T]) -> dict[str, T]:
+    if name not in params:
+        return {}
+    raw = params.pop(name)
+    try:
+        return {name: kind(raw)}
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"store URL parameter {name} must be {what}, got {raw!r}") from None
+
+
+def open_store(url: str) -> BudgetStore:
+    """Open the budget store a URL names (see the module docstring). Raises ``ValueError`` for a
+    URL it does not understand; opening a Redis store does not connect yet."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("store URL must be a non-empty string such as 'sqlite:///var/lib/guardrail.db'")
+    url = url.strip()
+    scheme, sep, _ = url.partition(":")
+    scheme = scheme.lower()
+    if not sep:
+        raise ValueError(
+            f"store URL {url!r} has no scheme: use memory:, sqlite:///path or redis://host:port/db"
+        )
+
+    if scheme == "memory":
+        if url.lower() not in ("memory:", "memory://"):
+            raise ValueError(f"memory store URL takes no path or parameters: {url!r}")
+        from ._store import default_store
+
+        # the process-wide store: guards opened from the same URL must share budgets
+        return default_store()
+
+    if scheme == "sqlite":
+        return _open_sqlite(url)
+
+    if scheme in ("redis", "rediss", "unix"):
+        return _open_redis(url)
+
+    raise ValueError(
+        f"unknown store URL scheme {scheme!r} in {_redact(url)!r}: use memory:, sqlite:///path or redis://host:port/db"
+    )
+
+
+def _open_sqlite(url: str) -> BudgetStore:
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ValueError(
+            f"sqlite URL {url!r} names a host {parts.netloc!r}: "
+            "use sqlite:///abs/path.db or sqlite:relative/path.db"
+        )
+    path = unquote(parts.path)
+    if url[len("sqlite:") :].startswith("//") and not path.startswith("/"):
+        raise ValueError(f"sqlite URL {url!r} has no path")
+    if not path or path in ("/", ":memory:", "/:memory:"):
+        raise ValueError(f"sqlite URL {url!r} needs a file path (an in-memory database cannot be shared)")
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = set(params) - (_COMMON | {"timeout", "synchronous"})
+    if unknown:
+        raise ValueError(f"unknown sqlite store parameter(s): {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {"retry": _retry_from(params)}
+    kwargs.update(_pop_float(params, "grace"))
+    kwargs.update(_pop_float(params, "timeout"))
+    if "synchronous" in params:
+        kwargs["synchronous"] = params.pop("synchronous")
+    from ._sqlite_store import SQLiteStore
+
+    return SQLiteStore(path, **kwargs)
+
+
+def _open_redis(url: str) -> BudgetStore:
+    parts = urlsplit(url)
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k: v for k, v in params if k in _COMMON | {"prefix", "socket_timeout"}}
+    rest = [(k, v) for k, v in params if k not in ours]
+    unknown = {k for k, _ in rest} - _REDIS_PY_PARAMS
+    if unknown:
+        raise ValueError(f"unknown redis store parameter(s): {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {"retry": _retry_from(ours)}
+    kwargs.update(_pop_float(ours, "grace"))
+    kwargs.update(_pop_float(ours, "socket_timeout"))
+    if "prefix" in ours:
+        kwargs["prefix"] = ours.pop("prefix")
+    client_url = urlunsplit(parts._replace(query=urlencode(rest)))
+    try:
+        from ._redis_store import RedisStore
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the Redis store needs redis-py: pip install 'task-guardrail[redis]'") from exc
+    return RedisStore(client_url, **kwargs)
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+# --- the store half of the CLI -------------------------------------------------------------
+
+
+def revoke_task(url: str, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
+    """``guardrail revoke --store URL TASK_ID``: revoke a task for every guard sharing the store.
+
+    Without ``expires_at`` (POSIX seconds) the revocation is kept until removed by hand, since the
+    CLI does not know when the task's manifest expires."""
+    if not task:
+        raise ValueError("task id must not be empty")
+    store = open_store(url)
+    try:
+        store.revoke(task, reason, expires_at=expires_at)
+    finally:
+        store.close()
+
+
+def task_usage(url: str, task: str) -> dict[str, Any]:
+    """``guardrail usage --store URL TASK_ID``: what the whole fleet spent on a task.
+
+    Returns ``{"task": ..., "revoked": reason or None, "usage": {scope: used}}``."""
+    if not task:
+        raise ValueError("task id must not be empty")
+    store = open_store(url)
+    try:
+        return {
+            "task": task,
+            "revoked": store.revoked([task]),
+            "usage": dict(sorted(store.usage(task).items())),
+        }
+    finally:
+        store.close()
+
+
+def format_usage(report: dict[str, Any]) -> str:
+    """Render ``task_usage``'s result as the CLI's plain-text output."""
+    lines = [f"task: {report['task']}"]
+    revoked: str | None = report["revoked"]
+    lines.append("revoked: no" if revoked is None else f"revoked: yes ({revoked or 'no reason given'})")
+    usage: dict[str, float] = report["usage"]
+    if not usage:
+        lines.append("usage: nothing charged")
+    else:
+        width = max(len(scope) for scope in usage)
+        lines.append("usage:")
+        lines.extend(f"  {scope.ljust(width)}  {_number(used)}" for scope, used in usage.items())
+    return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+# --- `guardrail revoke` and `guardrail usage` (add "guardrail._store_url" to _cli._COMMAND_MODULES)
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 4
+STORE_ENV = "GUARDRAIL_STORE"
+
+
+def register(subparsers: Any) -> None:
+    """Add `revoke` and `usage` to the `guardrail` command's subparsers."""
+    store_help = f"the shared store: sqlite:///path or redis://host:port/db (default: ${STORE_ENV})"
+    p = subparsers.add_parser(
+        "revoke",
+        help="revoke a task in a shared store: every guard on it denies from now on",
+        description="Revoke a task for every guard sharing the store. Without --ttl the revocation "
+        "is kept until removed by hand.",
+    )
+    p.add_argument("task", metavar="TASK_ID")
+    p.add_argument("--store", metavar="URL", default=os.environ.get(STORE_ENV), help=store_help)
+    p.add_argument("--reason", default="", help="why (shown in every denial)")
+    p.add_argument("--ttl", metavar="DURATION", help="keep the revocation this long (e.g. 24h)")
+    p.set_defaults(func=cmd_revoke)
+
+    p = subparsers.add_parser(
+        "usage",
+        help="what every process sharing a store has spent on a task, and whether it is revoked",
+    )
+    p.add_argument("task", metavar="TASK_ID")
+    p.add_argument("--store", metavar="URL", default=os.environ.get(STORE_ENV), help=store_help)
+    p.add_argument("--json", action="store_true", help="print the usage as JSON")
+    p.set_defaults(func=cmd_usage)
+
+
+def cmd_revoke(ns: argparse.Namespace) -> int:
+    """`guardrail revoke --store URL TASK_ID [--reason TEXT] [--ttl DURATION]`."""
+    if not ns.store:
+        print(f"guardrail revoke: give --store URL or set ${STORE_ENV}", file=sys.stderr)
+        return EXIT_USAGE
+    expires_at = None
+    if ns.ttl is not None:
+        from ._manifest import parse_duration
+
+        try:
+            expires_at = time.time() + parse_duration(ns.ttl)
+        except ValueError as exc:
+            print(f"guardrail revoke: --ttl: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        revoke_task(ns.store, ns.task, ns.reason, expires_at=expires_at)
+    except ValueError as exc:
+        print(f"guardrail revoke: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreUnavailable as exc:
+        print(f"guardrail revoke: store unavailable: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    print(f"revoked task {ns.task!r} in {_redact(ns.store)}")
+    return EXIT_OK
+
+
+def cmd_usage(ns: argparse.Namespace) -> int:
+    """`guardrail usage --store URL TASK_ID [--json]`."""
+    if not ns.store:
+        print(f"guardrail usage: give --store URL or set ${STORE_ENV}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = task_usage(ns.store, ns.task)
+    except ValueError as exc:
+        print(f"guardrail usage: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreUnavailable as exc:
+        print(f"guardrail usage: store unavailable: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    print(json.dumps(report, indent=2) if ns.json else format_usage(report))
+    return EXIT_OK

@@ -1,0 +1,103 @@
+"""Helpers for the core tests: manifests, guards on their own stores, and a decision helper that
+checks the fast path against the full path on every call it makes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from guardrail import (
+    BudgetStore,
+    Charge,
+    Constraint,
+    Decision,
+    Guard,
+    MemoryStore,
+    Overrun,
+    StoreUnavailable,
+)
+from guardrail._constraints import Rule
+
+
+def task_id(prefix: str = "core") -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def manifest(tools: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    """A manifest mapping with a unique task and a 5-minute ttl unless told otherwise."""
+    data: dict[str, Any] = {"manifest": 1, "task": task_id(), "ttl": "5m", "tools": dict(tools)}
+    if "expires_at" in extra:
+        data.pop("ttl")
+    data.update(extra)
+    return data
+
+
+def guard_for(args: Mapping[str, Any], tool: str = "f", **grant: Any) -> Guard:
+    """A guard whose one tool `tool` has these argument constraints, on a store of its own."""
+    return Guard(manifest({tool: {"args": dict(args), **grant}}), store=MemoryStore())
+
+
+def decide(guard: Guard, tool: str, args: Any) -> Decision:
+    """`guard.check`, after asserting that the fast path and the full path agree on it."""
+    fast = guard._decide(tool, args, None, False)
+    full = guard._decide_fully(tool, args, None, False)
+    assert fast.allowed == full.allowed, (tool, args, fast, full)
+    if not full.allowed:
+        assert fast.denial is not None and full.denial is not None
+        assert fast.denial.code == full.denial.code
+    return guard.check(tool, args)
+
+
+def rule(spec: Any) -> Rule:
+    return Constraint.model_validate(spec).compile()
+
+
+def rule_agrees(r: Rule, value: Any) -> bool:
+    """`r.test(value)`, after asserting that it agrees with `r.violation(value) is None`."""
+    verdict = bool(r.test(value))
+    assert verdict == (r.violation(value) is None), (value, verdict, r.violation(value))
+    return verdict
+
+
+class FlakyStore:
+    """A real `BudgetStore` over a `MemoryStore` whose methods raise `StoreUnavailable` while
+    they are listed in `down` (e.g. {"consume"} or {"consume", "used", "revoked", ...})."""
+
+    ALL = frozenset({"consume", "used", "usage", "revoke", "revoked"})
+
+    def __init__(self, down: Sequence[str] = ()) -> None:
+        self.inner = MemoryStore()
+        self.down = set(down)
+        self.calls: list[str] = []
+
+    def _gate(self, name: str) -> None:
+        self.calls.append(name)
+        if name in self.down:
+            raise StoreUnavailable(f"{name}: connection refused")
+
+    def consume(self, charges: Sequence[Charge], *, expires_at: float) -> Overrun | None:
+        self._gate("consume")
+        return self.inner.consume(charges, expires_at=expires_at)
+
+    def used(self, keys: Sequence[tuple[str, str]]) -> list[float]:
+        self._gate("used")
+        return self.inner.used(keys)
+
+    def usage(self, task: str) -> dict[str, float]:
+        self._gate("usage")
+        return self.inner.usage(task)
+
+    def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
+        self._gate("revoke")
+        self.inner.revoke(task, reason, expires_at=expires_at)
+
+    def revoked(self, tasks: Sequence[str]) -> str | None:
+        self._gate("revoked")
+        return self.inner.revoked(tasks)
+
+    def close(self) -> None:
+        pass
+
+
+assert isinstance(FlakyStore(), BudgetStore)

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from agents import set_tracing_disabled
+
+
+@pytest.fixture(autouse=True)
+def _no_sdk_tracing() -> Iterator[None]:
+    """The Agents SDK must not export traces (no network, no OpenAI key)."""
+    set_tracing_disabled(True)
+    yield
