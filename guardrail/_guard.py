@@ -460,32 +460,46 @@ class Guard:
 
     # -- running tools --------------------------------------------------------------------
 
+    def constrained_defaults(self, tool: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+        """Of the values a tool runs with when an argument is left out, those the manifest
+        constrains (optional arguments it names). They are checked and charged like passed values,
+        so `amount=1000` cannot slip past `max: 50` by being left out. `wrap` does this itself;
+        adapters that run a tool with defaults of their own pass them to `invoke(defaults=)`."""
+        grant = self.manifest.grant(tool) if isinstance(tool, str) else None
+        if grant is None:
+            return {}
+        return {
+            name: value for name, value in defaults.items()
+            if name in grant.args and not grant.args[name].required and value is not None
+        }
+
     def invoke(
         self, tool: str, fn: Callable[..., T], args: Mapping[str, Any] | None = None,
-        *, call_id: str | None = None,
+        *, call_id: str | None = None, defaults: Mapping[str, Any] | None = None,
     ) -> T:
-        """Authorize `tool(**args)` and run `fn(**args)` inside the tool's span."""
+        """Authorize `tool(**args)` and run `fn(**args)` inside the tool's span. `defaults`: what
+        the tool uses for arguments left out; those the manifest constrains are checked too."""
         # Arguments that are not a mapping reach the decision as they are (and are denied).
-        call_args = _call_args(args)
+        call_args = _call_args(args, self, tool, defaults)
         return self._run(tool, call_args, lambda: fn(**call_args), call_id)
 
     @overload
     async def ainvoke(
         self, tool: str, fn: Callable[..., Awaitable[T]], args: Mapping[str, Any] | None = None,
-        *, call_id: str | None = None,
+        *, call_id: str | None = None, defaults: Mapping[str, Any] | None = None,
     ) -> T: ...
     @overload
     async def ainvoke(
         self, tool: str, fn: Callable[..., T], args: Mapping[str, Any] | None = None,
-        *, call_id: str | None = None,
+        *, call_id: str | None = None, defaults: Mapping[str, Any] | None = None,
     ) -> T: ...
 
     async def ainvoke(
         self, tool: str, fn: Callable[..., Any], args: Mapping[str, Any] | None = None,
-        *, call_id: str | None = None,
+        *, call_id: str | None = None, defaults: Mapping[str, Any] | None = None,
     ) -> Any:
         """`invoke` for async callers; `fn(**args)` may return an awaitable, which is awaited."""
-        call_args = _call_args(args)
+        call_args = _call_args(args, self, tool, defaults)
         return await self._arun(tool, call_args, lambda: fn(**call_args), call_id)
 
     def _start_span(self, tool: str) -> Any:
@@ -622,15 +636,9 @@ class Guard:
         sig = inspect.signature(fn)
         self._check_signature(tool, fn, sig)
         params = sig.parameters
-        # A default the function would run with is checked (and charged) like a passed value, for
-        # the optional arguments the manifest names: `amount=1000` must not slip past `max: 50`.
-        grant = self.manifest.grant(tool)
-        defaults = {
-            pname: p.default
-            for pname, p in params.items()
-            if grant is not None and pname in grant.args and not grant.args[pname].required
-            and p.default is not inspect.Parameter.empty
-        }
+        defaults = self.constrained_defaults(tool, {
+            pname: p.default for pname, p in params.items() if p.default is not inspect.Parameter.empty
+        })
 
         # Plain parameters (no *args, **kwargs or positional-only) bind without inspect, which
         # costs several microseconds per call; anything unusual takes inspect's path.
@@ -788,14 +796,20 @@ def _attempt_id(call_id: str | None, attempt: int) -> str | None:
     return f"{call_id or new_call_id()}#{attempt}"
 
 
-def _call_args(args: object) -> dict[str, Any]:
+def _call_args(
+    args: object, guard: Guard, tool: str, defaults: Mapping[str, Any] | None
+) -> dict[str, Any]:
     # A copy the tool receives exactly as it was checked. What is not a mapping reaches the
     # decision as it is, to be denied (typed as a dict only for the checker's sake).
     if args is None:
-        return {}
-    if isinstance(args, Mapping):
-        return dict(args)
-    return cast(dict[str, Any], args)
+        args = {}
+    if not isinstance(args, Mapping):
+        return cast(dict[str, Any], args)
+    out = dict(args)
+    if defaults:
+        for name, value in guard.constrained_defaults(tool, defaults).items():
+            out.setdefault(name, value)
+    return out
 
 
 def is_mapping(value: object) -> bool:

@@ -88,3 +88,26 @@ def model_args(arguments: Mapping[str, Any], hidden: frozenset[str]) -> Mapping[
     if not hidden:
         return arguments
     return {key: value for key, value in arguments.items() if key not in hidden}
+
+
+def schema_defaults(tool: BaseTool) -> dict[str, Any]:
+    """The default of every optional argument in the schema the model sees."""
+    schema = tool.tool_call_schema
+    if isinstance(schema, dict):
+        properties = schema.get("properties", {})
+        required = set(schema.get("required", ()))
+        return {
+            name: spec["default"] for name, spec in properties.items()
+            if name not in required and isinstance(spec, dict) and "default" in spec
+        }
+    if not is_basemodel_subclass(schema):
+        return {}
+    out: dict[str, Any] = {}
+    for name, field in get_fields(schema).items():
+        if getattr(field, "required", None) is True or (
+            hasattr(field, "is_required") and field.is_required()
+        ):
+            continue
+        factory = getattr(field, "default_factory", None)
+        out[name] = factory() if callable(factory) else field.default
+    return out

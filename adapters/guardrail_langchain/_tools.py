@@ -39,6 +39,7 @@ from ._common import (
     injected_arg_names,
     model_args,
     require,
+    schema_defaults,
 )
 
 __all__ = ["GuardedTool", "guard_tools"]
@@ -67,6 +68,7 @@ class _Wiring:
     __slots__ = (
         "async_config",
         "async_run_manager",
+        "defaults",
         "guard",
         "hidden",
         "nested",
@@ -82,6 +84,9 @@ class _Wiring:
         self.guard = guard
         self.on_denial = on_denial
         self.hidden = injected_arg_names(tool)
+        # Defaults the tool runs with when the model leaves an argument out: the guard checks
+        # those its manifest constrains, so a default cannot slip past a constraint.
+        self.defaults = guard.constrained_defaults(tool.name, schema_defaults(tool))
         # A guarded tool inside: hand it the model's arguments and call id as well.
         self.nested = isinstance(tool, GuardedTool)
         # The key a plain string input is checked under: the one argument the model sees.
@@ -194,6 +199,8 @@ class GuardedTool(BaseTool):
             checked = {wiring.string_key: tool_input}
         else:
             checked = model_args(tool_input, wiring.hidden)
+        if wiring.defaults:
+            checked = {**wiring.defaults, **checked}
         args, kwargs = wiring.tool._to_args_and_kwargs(tool_input, tool_call_id)
         kwargs[_CALL_KEY] = _Call(checked, tool_call_id)
         return args, kwargs

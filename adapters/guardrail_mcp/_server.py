@@ -95,6 +95,7 @@ class GuardedServer:
         self.guard = guard
         self._upstream_target = upstream
         self._client: Client | None = None
+        self._defaults: dict[str, dict[str, Any]] = {}  # tool -> defaults from its inputSchema
         self._ended = anyio.Event()
         self._stop = anyio.Event()
         self._exit_stack: AsyncExitStack | None = None
@@ -202,6 +203,8 @@ class GuardedServer:
             cursor = page.next_cursor
             if cursor is None:
                 break
+        for tool in tools:
+            self._defaults[tool.name] = schema_defaults(tool.input_schema)
         if self.guard.mode != "shadow":
             granted: Mapping[str, Any] = self.guard.manifest.tools
             tools = [tool for tool in tools if tool.name in granted]
@@ -228,16 +231,33 @@ class GuardedServer:
                 progress_callback=relay_progress,
             )
 
+        if name not in self._defaults and name in self.guard.manifest.tools:
+            await self._on_list_tools(ctx, None)  # learn the tool's defaults before deciding
         try:
             result = cast(
                 types.CallToolResult,
-                await self.guard.ainvoke(name, forward, sent or {}, call_id=call_id),
+                await self.guard.ainvoke(
+                    name, forward, sent or {}, call_id=call_id, defaults=self._defaults.get(name)
+                ),
             )
         except DelegationDenied as denied:
             return denial_result(denied.denial)
         except UpstreamClosed as closed:
             raise MCPError(code=types.INTERNAL_ERROR, message=str(closed)) from closed
         return _without_upstream_stamp(result)
+
+
+def schema_defaults(schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The defaults an upstream tool declares for its optional arguments: the values it runs with
+    when an argument is left out, which the guard checks where the manifest constrains them."""
+    properties = (schema or {}).get("properties")
+    if not isinstance(properties, Mapping):
+        return {}
+    required = set((schema or {}).get("required") or ())
+    return {
+        name: spec["default"] for name, spec in properties.items()
+        if name not in required and isinstance(spec, Mapping) and "default" in spec
+    }
 
 
 def _seconds_left(guard: Guard) -> float | None:

@@ -264,3 +264,31 @@ def test_denial_result_carries_the_model_view_and_the_full_record() -> None:
     assert wire["structuredContent"] == denial.for_model()
     assert wire["_meta"][DENIAL_META_KEY] == denial.model_dump(mode="json")
     assert wire["structuredContent"]["code"] == "argument_invalid"
+
+
+@pytest.mark.asyncio
+async def test_an_upstream_default_cannot_slip_past_a_constraint() -> None:
+    from mcp.server import MCPServer
+
+    paid: list[float] = []
+    upstream = MCPServer("payments")
+
+    @upstream.tool()
+    def pay(order: str, amount: float = 1000.0) -> str:
+        paid.append(amount)
+        return f"paid {amount}"
+
+    guard = Guard(
+        {"task": task_id("defaults"), "ttl": "5m",
+         "tools": {"pay": {"args": {"order": {}, "amount": {"max": 50}}}}},
+        store=MemoryStore(),
+    )
+    with anyio.fail_after(TIMEOUT):
+        async with GuardedServer(upstream, guard) as proxy, Client(proxy.server) as client:
+            left_out = await client.call_tool("pay", {"order": "A-1"})  # no tools/list first
+            passed = await client.call_tool("pay", {"order": "A-1", "amount": 20})
+    assert code_of(left_out) == "argument_invalid"
+    assert isinstance(left_out.structured_content, dict)
+    assert left_out.structured_content["argument"] == "amount"
+    assert passed.is_error is False
+    assert paid == [20.0]
