@@ -79,13 +79,18 @@ def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial
     name = tool.name
     guarded = copy.copy(tool)
     inner = guarded.on_invoke_tool  # rebound to the copy by FunctionTool.__copy__
+    # What the SDK fills in for an argument the model leaves out (strict schemas list such
+    # arguments as required but keep their default): checked where the manifest constrains it.
+    defaults = _schema_defaults(tool.params_json_schema)
 
     async def on_invoke_tool(ctx: ToolContext[Any], input: str) -> Any:
         call_id = getattr(ctx, "tool_call_id", None)
         args = _parse_arguments(input)
         try:
             if isinstance(args, dict):
-                return await guard.ainvoke(name, lambda **_: inner(ctx, input), args, call_id=call_id)
+                return await guard.ainvoke(
+                    name, lambda **_: inner(ctx, input), args, call_id=call_id, defaults=defaults
+                )
             # Not an object: the guard denies it (unless in shadow mode); never called unchecked.
             guard.authorize(name, cast(Any, args), call_id=call_id).raise_for_denial()
             return await inner(ctx, input)
@@ -96,6 +101,17 @@ def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial
 
     guarded.on_invoke_tool = on_invoke_tool
     return guarded
+
+
+def _schema_defaults(schema: Any) -> dict[str, Any]:
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return {}
+    return {
+        name: spec["default"]
+        for name, spec in properties.items()
+        if isinstance(spec, dict) and "default" in spec
+    }
 
 
 _RUN_STOPPING: dict[type[DelegationDenied], type[DelegationDenied]] = {}
@@ -160,7 +176,13 @@ def delegation_input_guardrail(
         args = _parse_arguments(ctx.tool_arguments)
         try:
             if isinstance(args, dict):
-                await guard.ainvoke(ctx.tool_name, _decided, args, call_id=ctx.tool_call_id)
+                tool = next(
+                    (t for t in data.agent.tools if getattr(t, "name", None) == ctx.tool_name), None
+                )
+                defaults = _schema_defaults(getattr(tool, "params_json_schema", None))
+                await guard.ainvoke(
+                    ctx.tool_name, _decided, args, call_id=ctx.tool_call_id, defaults=defaults
+                )
             else:
                 guard.authorize(ctx.tool_name, cast(Any, args), call_id=ctx.tool_call_id).raise_for_denial()
         except DelegationDenied as denied:

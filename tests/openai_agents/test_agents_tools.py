@@ -298,3 +298,31 @@ def test_importing_the_adapter_without_the_sdk_names_the_extra() -> None:
     assert done.returncode != 0
     assert "ImportError" in done.stderr
     assert "task-guardrail[openai-agents]" in done.stderr
+
+
+@pytest.mark.asyncio
+async def test_a_default_the_sdk_fills_in_cannot_slip_past_a_constraint() -> None:
+    paid: list[float] = []
+
+    @function_tool
+    def pay(order: str, amount: float = 1000.0) -> str:
+        """Pay an amount on an order."""
+        paid.append(amount)
+        return f"paid {amount}"
+
+    guard = Guard(
+        {"task": task_id("defaults"), "ttl": "5m",
+         "tools": {"pay": {"args": {"order": {}, "amount": {"max": 50}}}}},
+        store=MemoryStore(),
+    )
+    model = ScriptModel([
+        [call("pay", {"order": "A-1"}, "c1")],
+        [call("pay", {"order": "A-1", "amount": 20}, "c2")],
+        [assistant_message("done")],
+    ])
+    await run(agent_with(guard_function_tools([pay], guard), model))
+    outputs = tool_outputs(model)
+    left_out = as_denial(outputs["c1"])
+    assert (left_out["code"], left_out["argument"]) == ("argument_invalid", "amount")
+    assert outputs["c2"] == "paid 20.0"
+    assert paid == [20.0]
