@@ -149,26 +149,31 @@ def build_rows(quick: bool) -> list[tuple[str, Callable[[], Any]]]:
     return rows
 
 
-def median_seconds(fn: Callable[[], Any], number: int, repeat: int) -> float:
-    return statistics.median(t / number for t in timeit.repeat(fn, number=number, repeat=repeat))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds, no Cedar")
     ns = parser.parse_args(argv)
-    number, repeat = (2_000, 5) if ns.quick else (20_000, 9)
+    number, rounds = (2_000, 7) if ns.quick else (10_000, 21)
     rows = build_rows(ns.quick)
-    results = []
-    for name, fn in rows:
-        n = number if "Cedar" not in name else max(number // 50, 100)
-        results.append((name, median_seconds(fn, n, repeat)))
-    base = results[0][1]
-    print(f"Python {sys.version.split()[0]}; median of {repeat} rounds\n")
+    # Rows are interleaved round by round and each ratio is taken within its round, so that a
+    # drifting clock or a noisy neighbour moves the baseline and the row together.
+    seconds: dict[str, list[float]] = {name: [] for name, _ in rows}
+    ratios: dict[str, list[float]] = {name: [] for name, _ in rows}
+    for _ in range(rounds):
+        base = 0.0
+        for i, (name, fn) in enumerate(rows):
+            n = number if "Cedar" not in name else max(number // 100, 50)
+            t = timeit.timeit(fn, number=n) / n
+            if i == 0:
+                base = t
+            seconds[name].append(t)
+            ratios[name].append(t / base)
+    print(f"Python {sys.version.split()[0]}; medians over {rounds} interleaved rounds\n")
     print("| check | median (us) | x hand-written |")
     print("| --- | ---: | ---: |")
-    for name, seconds in results:
-        print(f"| {name} | {seconds * 1e6:.2f} | {seconds / base:.1f}x |")
+    for name, _ in rows:
+        median = statistics.median(seconds[name])
+        print(f"| {name} | {median * 1e6:.2f} | {statistics.median(ratios[name]):.1f}x |")
     return 0
 
 
