@@ -50,7 +50,9 @@ def _cmd_check(ns: argparse.Namespace) -> int:
     if not isinstance(args, dict):
         print("--args must be a JSON object", file=sys.stderr)
         return EXIT_USAGE
-    guard = Guard(manifest, store=MemoryStore())
+    # Against a shared store, the check sees the task's real budget use and revocation; check()
+    # never charges anything.
+    guard = Guard(manifest, store=ns.store if ns.store else MemoryStore())
     decision = guard.check(ns.tool, args)
     if ns.json:
         body: dict[str, Any] = {"allowed": decision.allowed, "tool": ns.tool,
@@ -134,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tool", metavar="TOOL")
     p.add_argument("--args", metavar="JSON", help="the call's arguments as a JSON object")
     p.add_argument("--json", action="store_true", help="print the decision as JSON")
+    p.add_argument("--store", metavar="URL",
+                   help="consult a shared store's budget use and revocations (never charged)")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("schema", help="print the manifest JSON Schema")

@@ -143,6 +143,7 @@ class Guard:
         self._root = compiled
         self._allow_cache: dict[str, Decision] = {}
         self._no_retry: set[str] = set()
+        self._span_starts: dict[str, tuple[str, dict[str, Any]]] = {}
         # The memory store's revocations, read directly on the fast path (a dict, read-only here).
         self._memory_revocations: dict[str, str] | None = (
             self.store._revoked if type(self.store) is MemoryStore else None
@@ -507,13 +508,19 @@ class Guard:
             # No SDK configured (yet): skip building a span nobody records. Checked per call, so
             # a provider set later is used from then on.
             return contextlib.nullcontext(trace.INVALID_SPAN)
-        name = tool if isinstance(tool, str) else repr(tool)
-        attrs = dict(self._span_attrs)
-        attrs[tel.GEN_AI_TOOL_NAME] = _short(name, 256)
+        cached = self._span_starts.get(tool) if type(tool) is str else None
+        if cached is None:
+            name = _short(tool if isinstance(tool, str) else repr(tool), 256)
+            attrs = dict(self._span_attrs)
+            attrs[tel.GEN_AI_TOOL_NAME] = name
+            cached = (f"{tel.EXECUTE_TOOL} {name}", attrs)
+            # Names outside the manifest come from the model: do not let them grow the cache.
+            if type(tool) is str and tool in self._root.tools:
+                self._span_starts[tool] = cached
         return self._tracer.start_as_current_span(
-            f"{tel.EXECUTE_TOOL} {_short(name, 256)}",
+            cached[0],
             kind=SpanKind.INTERNAL,
-            attributes=attrs,
+            attributes=cached[1],
             record_exception=False,
             set_status_on_exception=False,
         )

@@ -113,14 +113,15 @@ def denial_attributes(decision: Decision) -> dict[str, Any]:
 
 def annotate(span: Span, decision: Decision) -> None:
     """Write a decision onto its tool span."""
-    if decision.call_id is not None:
-        span.set_attribute(GEN_AI_TOOL_CALL_ID, decision.call_id)
-    span.set_attribute(DECISION, decision.outcome)
     denial = decision.denial
+    # One set_attributes call: the SDK takes its span lock once per call.
+    attrs: dict[str, Any] = denial_attributes(decision) if denial is not None else {}
+    attrs[DECISION] = decision.outcome
+    if decision.call_id is not None:
+        attrs[GEN_AI_TOOL_CALL_ID] = decision.call_id
+    span.set_attributes(attrs)
     if denial is None:
         return
-    attrs = denial_attributes(decision)
-    span.set_attributes(attrs)
     event: dict[str, str | int | float] = {
         "code": denial.code.value,
         "message": denial.message,
