@@ -216,7 +216,9 @@ class Guard:
                 tool, call_id,
             )
         elapsed = perf_counter() - start
-        if self.audit is not None:  # before counting: a failed write turns the decision into a denial
+        # Audited before counting (a failed write turns the decision into a denial); a dry-run
+        # check() decides nothing that runs, so only authorize() writes the decision log.
+        if self.audit is not None and charge:
             decision = self._audited(decision, args)
         attrs = self._allow_attrs.get(tool) if decision.allowed else None
         if attrs is None:
