@@ -28,7 +28,14 @@ from ._decision import Decision
 from ._denial import BudgetUse, Denial, DenialCode
 from ._exceptions import DelegationDenied, ManifestError, StoreUnavailable
 from ._manifest import Manifest
-from ._store import BudgetStore, Charge, MemoryStore, Overrun, default_store
+from ._store import (
+    REVOCATION_RETENTION_SECONDS,
+    BudgetStore,
+    Charge,
+    MemoryStore,
+    Overrun,
+    default_store,
+)
 
 __all__ = ["AuditSink", "Guard", "Mode"]
 
@@ -748,7 +755,9 @@ class Guard:
         `revoked`, in every process sharing the store."""
         if self._revoked_here is None:  # the first reason stands, as in the store
             self._revoked_here = reason
-        self.store.revoke(self.task, reason, expires_at=self.manifest.expires_ts)
+        self.store.revoke(
+            self.task, reason, expires_at=self.manifest.expires_ts + REVOCATION_RETENTION_SECONDS
+        )
 
     @property
     def revoked(self) -> bool:

@@ -16,8 +16,9 @@ __all__ = ["BudgetStore", "Charge", "MemoryStore", "Overrun", "default_store"]
 
 # Budget use is dropped this long after the manifest it belongs to has expired.
 RETENTION_SECONDS = 3600.0
-# A revocation is kept far longer: a manifest whose ttl counts from load time could otherwise be
-# loaded again after the sweep and find its task un-revoked.
+# Guard.revoke asks every store to keep a revocation this much longer than the manifest lives:
+# a manifest whose ttl counts from load time could otherwise be loaded again after the store
+# forgot, and find its task un-revoked.
 REVOCATION_RETENTION_SECONDS = 7 * 86400.0
 
 
@@ -108,7 +109,7 @@ class MemoryStore:
         with self._lock:
             self._revoked.setdefault(task, reason)
             if expires_at is not None:
-                keep = max(expires_at, time.time()) + REVOCATION_RETENTION_SECONDS
+                keep = max(expires_at, time.time()) + RETENTION_SECONDS
                 if self._revoked_until.get(task, 0.0) < keep:
                     self._revoked_until[task] = keep
 
