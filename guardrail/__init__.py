@@ -29,6 +29,7 @@ from ._export import JsonlSpanExporter
 from ._guard import AuditSink, Guard, Mode
 from ._manifest import Budget, Constraint, Manifest, ToolGrant, UrlSpec, parse_duration
 from ._narrower import Finding, NarrowerReport, narrower
+from ._schema import json_schema_defaults
 from ._signing import key_id, sign_file, verify_file, verify_manifest, write_keypair
 from ._sqlite_store import SQLiteStore
 from ._store import BudgetStore, Charge, MemoryStore, Overrun, default_store
@@ -87,6 +88,7 @@ __all__ = [
     "__version__",
     "configure_tracing",
     "default_store",
+    "json_schema_defaults",
     "key_id",
     "narrower",
     "open_store",

@@ -360,6 +360,7 @@ class PathWithin:
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _HOST_LABELS = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _URL_BAD_CHARS = re.compile(r"[\x00-\x20\x7f\\]")
+_URL_SNEAKY_DOTS = re.compile(r"%25(?:25)*(?:2e|2f|5c)|(?:^|/)\.{1,2};")
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
 DEFAULT_URL_SCHEMES = ("https", "http")
 
@@ -434,6 +435,10 @@ class Url:
             path = parts.path or "/"
             lowered = path.lower()
             if "%2e" in lowered or "%2f" in lowered or "%5c" in lowered:
+                return False
+            # Decoded twice by some servers (`%252e` -> `%2e` -> `.`), or a dot segment carrying
+            # path parameters (`/..;/`), which Tomcat, Jetty and Spring resolve as `..`.
+            if _URL_SNEAKY_DOTS.search(lowered):
                 return False
             norm = normalize_path(path)
             if norm is None or not _within(norm, (self.path_prefix,)):

@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind
 
 from . import _telemetry as tel
 from ._compiled import CompiledManifest, CompiledTool
-from ._constraints import Violation, is_finite_number, written
+from ._constraints import ArgsRule, Fields, Violation, is_finite_number, written
 from ._decision import Decision
 from ._denial import BudgetUse, Denial, DenialCode
 from ._exceptions import DelegationDenied, ManifestError, StoreUnavailable
@@ -302,7 +302,7 @@ class Guard:
         self, tool: str, args: Mapping[str, Any] | None, call_id: str | None, charge: bool
     ) -> Decision:
         now = self.clock()
-        reason = self._revoked_here
+        reason = self._locally_revoked()
         if reason is None:
             reason = self.store.revoked(self._tasks)
         if reason is not None:
@@ -471,17 +471,27 @@ class Guard:
     # -- running tools --------------------------------------------------------------------
 
     def constrained_defaults(self, tool: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
-        """Of the values a tool runs with when an argument is left out, those the manifest
-        constrains (optional arguments it names). They are checked and charged like passed values,
-        so `amount=1000` cannot slip past `max: 50` by being left out. `wrap` does this itself;
-        adapters that run a tool with defaults of their own pass them to `invoke(defaults=)`."""
-        grant = self.manifest.grant(tool) if isinstance(tool, str) else None
-        if grant is None:
-            return {}
-        return {
-            name: value for name, value in defaults.items()
-            if name in grant.args and not grant.args[name].required and value is not None
-        }
+        """Of the values a tool runs with when an argument is left out, those any manifest of the
+        chain constrains (optional arguments it names, sums in a budget, and keys inside a
+        `fields` constraint, at any depth). They are checked and charged like passed values, so
+        `amount=1000` cannot slip past `max: 50` (or a sum budget, or a parent's constraint) by
+        being left out. `wrap` does this itself; adapters pass what the tool will run with to
+        `invoke(defaults=)`."""
+        return self.with_defaults(tool, {}, defaults)
+
+    def with_defaults(
+        self, tool: str, args: Mapping[str, Any], defaults: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """`args` completed by the `defaults` the manifest chain constrains (see
+        `constrained_defaults`); what was passed is never replaced. `defaults` may be nested:
+        the arguments as the tool will see them, e.g. after a framework's schema filled them."""
+        out = dict(args)
+        if not isinstance(tool, str) or not defaults:
+            return out
+        rules = [link.tools[tool].args for link in self._links if tool in link.tools]
+        sums = {arg for link in self._links if tool in link.tools
+                for arg, _, _ in link.tools[tool].sum_scopes}
+        return _fill_defaults(out, defaults, rules, sums)
 
     def invoke(
         self, tool: str, fn: Callable[..., T], args: Mapping[str, Any] | None = None,
@@ -759,9 +769,18 @@ class Guard:
             self.task, reason, expires_at=self.manifest.expires_ts + REVOCATION_RETENTION_SECONDS
         )
 
+    def _locally_revoked(self) -> str | None:
+        # This guard's own revocation or an ancestor's, even one the store did not record.
+        guard: Guard | None = self
+        while guard is not None:
+            if guard._revoked_here is not None:
+                return guard._revoked_here
+            guard = guard.parent
+        return None
+
     @property
     def revoked(self) -> bool:
-        if self._revoked_here is not None:
+        if self._locally_revoked() is not None:
             return True
         return self.store.revoked(self._tasks) is not None
 
@@ -823,11 +842,34 @@ def _call_args(
         args = {}
     if not isinstance(args, Mapping):
         return cast(dict[str, Any], args)
-    out = dict(args)
-    if defaults:
-        for name, value in guard.constrained_defaults(tool, defaults).items():
-            out.setdefault(name, value)
-    return out
+    return guard.with_defaults(tool, args, defaults)
+
+
+def _fill_defaults(
+    args: dict[str, Any], defaults: Mapping[str, Any], rules: list[ArgsRule],
+    extra: set[str] | frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    # A default is added where some rule names the key (or a sum budget counts it) and no rule
+    # requires it (left out, a required argument is `argument_missing`, not its default). Inside
+    # an object that a `fields` constraint checks, the same again, one level down.
+    for name, value in defaults.items():
+        if value is None or not isinstance(name, str):
+            continue
+        if name not in args:
+            named = name in extra or any(name in rule.names for rule in rules)
+            if named and not any(name in rule.required for rule in rules):
+                args[name] = value
+            continue
+        current = args[name]
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            inner = [
+                part.args
+                for rule in rules for arg, sub in rule.rules if arg == name
+                for part in sub.structural if isinstance(part, Fields)
+            ]
+            if inner:
+                args[name] = _fill_defaults(dict(current), value, inner)
+    return args
 
 
 def is_mapping(value: object) -> bool:

@@ -359,7 +359,10 @@ class Manifest(_Strict):
         issued = self.issued_at or datetime.now(UTC).replace(microsecond=0)
         expires = self.expires_at
         if self.ttl is not None:
-            from_ttl = issued + timedelta(seconds=parse_duration(self.ttl))
+            try:
+                from_ttl = issued + timedelta(seconds=parse_duration(self.ttl))
+            except OverflowError:  # beyond what a datetime holds (year 9999)
+                raise ValueError(f"ttl {self.ttl!r} is too long") from None
             if expires is not None and abs((expires - from_ttl).total_seconds()) > 1:
                 raise ValueError("give ttl or expires_at, not both")
             expires = from_ttl
@@ -503,6 +506,16 @@ class Manifest(_Strict):
         if tool not in self.tools:
             return None
         return self.tools[tool] or ToolGrant()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; with `update`, a different manifest: its digest (what a signature covers) and
+        its compiled form are recomputed, never inherited, so a changed copy of a signed manifest
+        does not verify and is not checked against the original's rules."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy._digest = ""
+            copy._compiled = None
+        return copy
 
     def compiled(self) -> Any:
         """The compiled form (built once, then cached): see `guardrail._compiled`."""

@@ -17,7 +17,8 @@ Substitution happens in the parsed data, never in the YAML text, so a parameter 
 one value: it cannot add keys, constraints or YAML structure. It is done in one pass, so a `${...}`
 inside a parameter value stays as it is. `$${` writes a literal `${`. Keys cannot hold parameters.
 Inside a `pattern`, a parameter matches itself literally (its punctuation is escaped); inside a `path_within`
-root or a URL `path_prefix` it cannot hold a `.` or `..` segment. `${task}` is the task id.
+root or a URL `path_prefix` it cannot hold a `.` or `..` segment nor be empty (or only `/`), and inside
+a URL host it cannot hold `*`. `${task}` is the task id.
 The template's own `task` key, if any, must be `${task}`: the task is given per instance.
 
 Missing, unknown and ill-typed parameters are `ManifestError`s; the rendered manifest (without
@@ -253,7 +254,7 @@ def render_template(
 
 # Where in a manifest a string sits decides how a parameter is inserted into it.
 _Context = Literal["manifest", "tools", "grant", "args", "constraint", "any_of", "url", "regex",
-                   "path", "other"]
+                   "path", "host", "other"]
 
 
 class _Renderer:
@@ -289,7 +290,7 @@ class _Renderer:
             value = self._lookup(name, path)
             if value is _MISSING:
                 return text
-            if ctx in ("regex", "path") or isinstance(value, str):
+            if ctx in ("regex", "path", "host") or isinstance(value, str):
                 return self._insert(value, name, path, ctx)
             return value  # the parameter's own type: `max: ${limit}` is a number
         parts: list[str] = []
@@ -327,6 +328,15 @@ class _Renderer:
             if any(s in (".", "..") for s in segments) or "\\" in text or "\x00" in text:
                 self._problem(path, f"parameter {name!r}: a value inserted into a path cannot "
                                     "hold '.' or '..' segments or backslashes")
+            elif not any(segments):
+                # '' or '/' would leave an empty segment, which normalises away: the root
+                # '/srv/customers/${customer}' would become '/srv/customers', every customer's.
+                self._problem(path, f"parameter {name!r}: a value inserted into a path must "
+                                    "name at least one path segment (it is empty or only '/')")
+        if ctx == "host" and "*" in text:
+            # '${tenant}.example.com' must not become the wildcard '*.example.com'.
+            self._problem(path, f"parameter {name!r}: a value inserted into a host cannot "
+                                "hold '*'")
         return text
 
     def _problem(self, path: DataPath, message: str) -> None:
@@ -370,5 +380,5 @@ def _child_context(ctx: _Context, key: Any) -> _Context:
         }
         return inside.get(key, "other") if isinstance(key, str) else "other"
     if ctx == "url":
-        return "path" if key == "path_prefix" else "other"
+        return "path" if key == "path_prefix" else "host" if key == "hosts" else "other"
     return "other"

@@ -14,7 +14,6 @@ import re
 from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ._exceptions import ManifestError
@@ -73,7 +72,8 @@ class _Reader:
         self.lines: dict[Path, int] = {}
         self.problems: list[str] = []
         self.count = 0
-        self._constructor = SafeConstructor()
+        # A mapping's entries with its merge keys resolved, by node (aliases share nodes).
+        self._merged: dict[int, list[tuple[str, Node, Node]]] = {}
 
     def _problem(self, node: Node, path: Path, text: str) -> None:
         where = ".".join(str(p) for p in path) or "(top level)"
@@ -100,36 +100,67 @@ class _Reader:
         if node.tag != _STANDARD + "map":
             self._problem(node, path, f"YAML type {node.tag!r} cannot be represented in JSON")
             return None
-        explicit = sum(1 for key_node, _ in node.value if key_node.tag != _STANDARD + "merge")
-        try:
-            self._constructor.flatten_mapping(node)  # merge keys (<<): merged pairs, then explicit
-        except yaml.YAMLError as exc:  # `<<` of something other than mappings
-            self._problem(node, path, f"invalid merge (<<): {getattr(exc, 'problem', None) or exc}")
+        pairs = self._pairs(node, path, frozenset())
+        if pairs is None:
             return None
-        first_explicit = len(node.value) - explicit
-        chosen: dict[str, Node] = {}
+        out: dict[str, Any] = {}
+        for key, key_node, value_node in pairs:
+            # An entry's line is its key's (a misspelled key is named where it is written).
+            self.lines.setdefault((*path, key), key_node.start_mark.line + 1)
+            out[key] = self.read(value_node, (*path, key), depth + 1)
+        return out
+
+    def _pairs(
+        self, node: MappingNode, path: Path, active: frozenset[int]
+    ) -> list[tuple[str, Node, Node]] | None:
+        """The entries of a mapping with its merge keys (`<<`) resolved as YAML specifies: an
+        explicit key overrides a merged one, and of several merged mappings the earlier one wins.
+        Done here, not by PyYAML, whose precedence between merged mappings depends on its version
+        (6.0.4 compares keys by object identity, so `<<: [*strict, *loose]` let the loose one win
+        for any key longer than one character)."""
+        cached = self._merged.get(id(node))
+        if cached is not None:
+            return cached
+        explicit: list[tuple[str, Node, Node]] = []
         explicit_keys: set[str] = set()
-        key_lines: dict[str, int] = {}
-        for i, (key_node, value_node) in enumerate(node.value):
+        sources: list[Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _STANDARD + "merge":
+                if isinstance(value_node, SequenceNode):
+                    sources.extend(value_node.value)
+                else:
+                    sources.append(value_node)
+                continue
             if not isinstance(key_node, ScalarNode):
                 self._problem(key_node, path, "a mapping key must be a plain string")
                 continue
             # JSON keys are strings: keep the key's text (`on`, `no`, `1`) as written.
             key = key_node.value
-            if i >= first_explicit:
-                # A key written twice is an error; one written over a merged (<<) key overrides it.
-                if key in explicit_keys:
-                    self._problem(key_node, (*path, key), "duplicate key")
-                    continue
-                explicit_keys.add(key)
-            chosen[key] = value_node
-            key_lines[key] = key_node.start_mark.line + 1
-        out: dict[str, Any] = {}
-        for key, value in chosen.items():
-            # An entry's line is its key's (a misspelled key is named where it is written).
-            self.lines.setdefault((*path, key), key_lines[key])
-            out[key] = self.read(value, (*path, key), depth + 1)
-        return out
+            if key in explicit_keys:  # a key written twice is an error
+                self._problem(key_node, (*path, key), "duplicate key")
+                continue
+            explicit_keys.add(key)
+            explicit.append((key, key_node, value_node))
+        merged: list[tuple[str, Node, Node]] = []
+        seen = set(explicit_keys)
+        for source in sources:
+            if not isinstance(source, MappingNode) or source.tag != _STANDARD + "map":
+                self._problem(node, path, "invalid merge (<<): expected a mapping or a list of "
+                                          f"mappings, but found {getattr(source, 'id', 'a node')}")
+                return None
+            if id(source) in active or source is node:
+                self._problem(node, path, "invalid merge (<<): a mapping merges itself")
+                return None
+            inner = self._pairs(source, path, active | {id(node)})
+            if inner is None:
+                return None
+            for key, key_node, value_node in inner:
+                if key not in seen:  # the first merged mapping that has a key wins
+                    seen.add(key)
+                    merged.append((key, key_node, value_node))
+        pairs = merged + explicit
+        self._merged[id(node)] = pairs
+        return pairs
 
     def _scalar(self, node: ScalarNode, path: Path) -> Any:
         text = node.value

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
 from langchain_core.messages import ToolMessage
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, Tool
 from langchain_core.utils.pydantic import get_fields, is_basemodel_subclass
 
 from guardrail import Denial
@@ -80,11 +80,29 @@ def injected_arg_names(tool: BaseTool) -> frozenset[str]:
     return frozenset(hidden | from_signature)
 
 
-def model_args(arguments: Mapping[str, Any], hidden: frozenset[str]) -> Mapping[str, Any]:
+SINGLE_INPUT_KEY = "__arg1"
+"""The one argument of a single-input `Tool` without a schema, as the model sees it."""
+
+
+def is_single_input(tool: BaseTool) -> bool:
+    """A single-input `Tool` without an argument schema. It runs with the one value of a dict
+    input whatever its key, so that value is checked under `SINGLE_INPUT_KEY`."""
+    return isinstance(tool, Tool) and not tool.args_schema
+
+
+def model_args(
+    arguments: Mapping[str, Any], hidden: frozenset[str], *, single_input: bool = False
+) -> Mapping[str, Any]:
     """The arguments the model chose: everything in the call but the injected ones.
 
-    Not a copy when nothing is injected: the guard copies the arguments it is given.
+    For a single-input tool (`is_single_input`) the one value is checked under
+    `SINGLE_INPUT_KEY`, the name the model sees, whatever key the model sent it under: `Tool`
+    passes it on positionally, so `{"x": value}` must not slip past a constraint on `__arg1`
+    (with `allow_other_args`). Not a copy otherwise when nothing is injected: the guard copies the
+    arguments it is given.
     """
+    if single_input and isinstance(arguments, Mapping) and len(arguments) == 1:
+        return {SINGLE_INPUT_KEY: next(iter(arguments.values()))}
     if not hidden:
         return arguments
     return {key: value for key, value in arguments.items() if key not in hidden}
@@ -111,3 +129,21 @@ def schema_defaults(tool: BaseTool) -> dict[str, Any]:
         factory = getattr(field, "default_factory", None)
         out[name] = factory() if callable(factory) else field.default
     return out
+
+
+def as_the_tool_sees_them(
+    tool: BaseTool, arguments: Mapping[str, Any], fallback: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """The model's arguments as the tool's schema completes them (defaults filled in at every
+    depth, nested models as dicts), for the guard to check the defaults its manifest constrains.
+    Only keys the model left out are taken from this; what it sent is checked as sent. When the
+    schema cannot parse them (the tool will then fail the same way), its top-level defaults."""
+    schema: Any = tool.tool_call_schema
+    if not isinstance(schema, dict) and hasattr(schema, "model_validate"):
+        try:
+            dumped = schema.model_validate(dict(arguments)).model_dump()
+        except Exception:
+            return fallback
+        if isinstance(dumped, dict):
+            return dumped
+    return fallback

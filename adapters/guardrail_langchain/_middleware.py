@@ -15,11 +15,14 @@ from guardrail import DelegationDenied, Guard
 
 from ._common import (
     OnDenial,
+    as_the_tool_sees_them,
     check_on_denial,
     denial_message,
     injected_arg_names,
+    is_single_input,
     model_args,
     require,
+    schema_defaults,
 )
 from ._tools import GuardedTool
 
@@ -52,18 +55,22 @@ class DelegationMiddleware(AgentMiddleware):
         require(guard, Guard, "guard must be a guardrail.Guard")
         self.guard = guard
         self.on_denial: OnDenial = check_on_denial(on_denial)
-        self._hidden: dict[int, tuple[BaseTool, frozenset[str]]] = {}
+        self._tools: dict[int, tuple[BaseTool, frozenset[str], bool, dict[str, Any]]] = {}
 
-    def _checked_args(self, request: ToolCallRequest) -> Mapping[str, Any]:
+    def _checked_args(self, request: ToolCallRequest) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
+        """The arguments the guard checks, and the defaults the tool runs with for those left out
+        (the guard checks the ones its manifest constrains, so `amount=1000` cannot slip past
+        `max: 50` by being left out)."""
         arguments = request.tool_call["args"]
         tool = request.tool
         if tool is None:
-            return dict(arguments)
-        cached = self._hidden.get(id(tool))
+            return dict(arguments), None
+        cached = self._tools.get(id(tool))
         if cached is None or cached[0] is not tool:
-            cached = (tool, injected_arg_names(tool))
-            self._hidden[id(tool)] = cached
-        return model_args(arguments, cached[1])
+            cached = (tool, injected_arg_names(tool), is_single_input(tool), schema_defaults(tool))
+            self._tools[id(tool)] = cached
+        checked = model_args(arguments, cached[1], single_input=cached[2])
+        return checked, dict(as_the_tool_sees_them(tool, checked, cached[3]))
 
     def _denied(self, exc: DelegationDenied, request: ToolCallRequest) -> ToolMessage:
         call = request.tool_call
@@ -89,9 +96,10 @@ class DelegationMiddleware(AgentMiddleware):
             ran = True
             return handler(request)
 
+        args, defaults = self._checked_args(request)
         try:
             result: ToolMessage | Command[Any] = self.guard.invoke(
-                call["name"], execute, self._checked_args(request), call_id=call["id"]
+                call["name"], execute, args, call_id=call["id"], defaults=defaults
             )
         except DelegationDenied as exc:
             if ran or self.on_denial == "raise":
@@ -114,9 +122,10 @@ class DelegationMiddleware(AgentMiddleware):
             ran = True
             return handler(request)
 
+        args, defaults = self._checked_args(request)
         try:
             result: ToolMessage | Command[Any] = await self.guard.ainvoke(
-                call["name"], execute, self._checked_args(request), call_id=call["id"]
+                call["name"], execute, args, call_id=call["id"], defaults=defaults
             )
         except DelegationDenied as exc:
             if ran or self.on_denial == "raise":

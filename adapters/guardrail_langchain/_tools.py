@@ -32,11 +32,14 @@ from pydantic import Field, PrivateAttr
 from guardrail import DelegationDenied, Denial, Guard
 
 from ._common import (
+    SINGLE_INPUT_KEY,
     OnDenial,
+    as_the_tool_sees_them,
     check_on_denial,
     denial_content,
     denial_message,
     injected_arg_names,
+    is_single_input,
     model_args,
     require,
     schema_defaults,
@@ -53,6 +56,9 @@ _CALL_KEY = "__guardrail_call__"
 class _Call(NamedTuple):
     args: Mapping[str, Any]
     call_id: str | None
+    # The call as a guarded tool inside (one this tool wraps) parsed it itself: its own checked
+    # arguments, with the defaults *its* manifest constrains.
+    inner: _Call | None = None
 
 
 def _takes(fn: Callable[..., Any], name: str) -> bool:
@@ -73,6 +79,7 @@ class _Wiring:
         "hidden",
         "nested",
         "on_denial",
+        "single_input",
         "string_key",
         "sync_config",
         "sync_run_manager",
@@ -86,13 +93,13 @@ class _Wiring:
         self.hidden = injected_arg_names(tool)
         # Defaults the tool runs with when the model leaves an argument out: the guard checks
         # those its manifest constrains, so a default cannot slip past a constraint.
-        self.defaults = guard.constrained_defaults(tool.name, schema_defaults(tool))
+        self.defaults = schema_defaults(tool)
         # A guarded tool inside: hand it the model's arguments and call id as well.
         self.nested = isinstance(tool, GuardedTool)
         # The key a plain string input is checked under: the one argument the model sees.
         visible = [key for key in tool.args if key not in self.hidden]
-        simple = isinstance(tool, Tool) and not tool.args_schema
-        self.string_key = visible[0] if visible and not simple else "__arg1"
+        self.single_input = is_single_input(tool)
+        self.string_key = visible[0] if visible and not self.single_input else SINGLE_INPUT_KEY
         # What LangChain's `run` / `arun` would hand the wrapped tool's `_run` / `_arun`.
         self.sync_run_manager = _takes(tool._run, "run_manager")
         self.sync_config = _get_runnable_config_param(tool._run)
@@ -198,11 +205,13 @@ class GuardedTool(BaseTool):
         if isinstance(tool_input, str):
             checked = {wiring.string_key: tool_input}
         else:
-            checked = model_args(tool_input, wiring.hidden)
-        if wiring.defaults:
-            checked = {**wiring.defaults, **checked}
+            checked = model_args(tool_input, wiring.hidden, single_input=wiring.single_input)
+            checked = wiring.guard.with_defaults(
+                self.name, checked, as_the_tool_sees_them(wiring.tool, checked, wiring.defaults)
+            )
         args, kwargs = wiring.tool._to_args_and_kwargs(tool_input, tool_call_id)
-        kwargs[_CALL_KEY] = _Call(checked, tool_call_id)
+        inner = kwargs.get(_CALL_KEY)  # set by a guarded tool inside, from its own parsing
+        kwargs[_CALL_KEY] = _Call(checked, tool_call_id, inner if isinstance(inner, _Call) else None)
         return args, kwargs
 
     def _call(self, kwargs: dict[str, Any]) -> _Call:
@@ -222,7 +231,7 @@ class GuardedTool(BaseTool):
         wiring = self._wiring
         call = self._call(kwargs)
         if wiring.nested:
-            kwargs[_CALL_KEY] = call
+            kwargs[_CALL_KEY] = call.inner or call
         if wiring.sync_run_manager and run_manager is not None:
             kwargs["run_manager"] = run_manager
         if wiring.sync_config is not None:
@@ -251,7 +260,7 @@ class GuardedTool(BaseTool):
         wiring = self._wiring
         call = self._call(kwargs)
         if wiring.nested:
-            kwargs[_CALL_KEY] = call
+            kwargs[_CALL_KEY] = call.inner or call
         if wiring.async_run_manager and run_manager is not None:
             kwargs["run_manager"] = run_manager
         if wiring.async_config is not None:

@@ -16,7 +16,7 @@ from mcp.client import Transport
 from mcp.server import MCPServer, Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
-from guardrail import DelegationDenied, Denial, Guard
+from guardrail import DelegationDenied, Denial, Guard, json_schema_defaults
 
 __all__ = ["DENIAL_META_KEY", "GuardedServer", "Upstream", "UpstreamClosed", "denial_result"]
 
@@ -204,7 +204,7 @@ class GuardedServer:
             if cursor is None:
                 break
         for tool in tools:
-            self._defaults[tool.name] = schema_defaults(tool.input_schema)
+            self._defaults[tool.name] = json_schema_defaults(tool.input_schema)
         if self.guard.mode != "shadow":
             granted: Mapping[str, Any] = self.guard.manifest.tools
             tools = [tool for tool in tools if tool.name in granted]
@@ -245,19 +245,6 @@ class GuardedServer:
         except UpstreamClosed as closed:
             raise MCPError(code=types.INTERNAL_ERROR, message=str(closed)) from closed
         return _without_upstream_stamp(result)
-
-
-def schema_defaults(schema: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The defaults an upstream tool declares for its optional arguments: the values it runs with
-    when an argument is left out, which the guard checks where the manifest constrains them."""
-    properties = (schema or {}).get("properties")
-    if not isinstance(properties, Mapping):
-        return {}
-    required = set((schema or {}).get("required") or ())
-    return {
-        name: spec["default"] for name, spec in properties.items()
-        if name not in required and isinstance(spec, Mapping) and "default" in spec
-    }
 
 
 def _seconds_left(guard: Guard) -> float | None:

@@ -16,7 +16,7 @@ from agents import (
 )
 from agents.tool_context import ToolContext
 
-from guardrail import DelegationDenied, Denial, Guard
+from guardrail import DelegationDenied, Denial, Guard, json_schema_defaults
 
 __all__ = [
     "OnDenial",
@@ -81,7 +81,7 @@ def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial
     inner = guarded.on_invoke_tool  # rebound to the copy by FunctionTool.__copy__
     # What the SDK fills in for an argument the model leaves out (strict schemas list such
     # arguments as required but keep their default): checked where the manifest constrains it.
-    defaults = _schema_defaults(tool.params_json_schema)
+    defaults = json_schema_defaults(tool.params_json_schema)
 
     async def on_invoke_tool(ctx: ToolContext[Any], input: str) -> Any:
         call_id = getattr(ctx, "tool_call_id", None)
@@ -101,17 +101,6 @@ def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial
 
     guarded.on_invoke_tool = on_invoke_tool
     return guarded
-
-
-def _schema_defaults(schema: Any) -> dict[str, Any]:
-    properties = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(properties, dict):
-        return {}
-    return {
-        name: spec["default"]
-        for name, spec in properties.items()
-        if isinstance(spec, dict) and "default" in spec
-    }
 
 
 _RUN_STOPPING: dict[type[DelegationDenied], type[DelegationDenied]] = {}
@@ -179,7 +168,7 @@ def delegation_input_guardrail(
                 tool = next(
                     (t for t in data.agent.tools if getattr(t, "name", None) == ctx.tool_name), None
                 )
-                defaults = _schema_defaults(getattr(tool, "params_json_schema", None))
+                defaults = json_schema_defaults(getattr(tool, "params_json_schema", None))
                 await guard.ainvoke(
                     ctx.tool_name, _decided, args, call_id=ctx.tool_call_id, defaults=defaults
                 )

@@ -145,7 +145,8 @@ async def test_allowed_call_returns_the_upstream_result(tmp_path: Path, record: 
     assert refund.content == [types.TextContent(type="text", text="refunded 12.50 EUR on ORD-004711")]
     assert tool_calls(record) == [
         ("read_ticket", arguments),
-        ("send_refund", {"order_id": "ORD-004711", "amount": 12.5}),
+        # The upstream's default currency was checked by the guard, and is forwarded as checked.
+        ("send_refund", {"order_id": "ORD-004711", "amount": 12.5, "currency": "EUR"}),
     ]
 
 

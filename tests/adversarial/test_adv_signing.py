@@ -1,0 +1,38 @@
+"""Adversarial: a changed copy of a signed manifest must not pass as the signed one."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from guardrail import Guard, Manifest, ManifestError, MemoryStore
+from guardrail._signing import generate_key, sign_text
+
+
+def test_a_changed_model_copy_of_a_signed_manifest_does_not_verify() -> None:
+    key = generate_key()
+    text = f"task: adv-{uuid.uuid4().hex}\nttl: 5m\ntools:\n  read: {{args: {{q: {{max_length: 3}}}}}}\n"
+    signed = Manifest.from_yaml(sign_text(text, key, json_format=False), trusted_keys=[key.public_key()])
+    # model_copy kept the private digest of the original, so the widened copy "verified" and a
+    # guard built from it granted delete_all.
+    wider = signed.model_copy(update={"tools": {"read": None, "delete_all": None}})
+    assert wider.digest != signed.digest
+    with pytest.raises(ManifestError, match="signature"):
+        Guard(wider, trusted_keys=[key.public_key()], store=MemoryStore())
+
+
+def test_a_changed_copy_is_checked_against_its_own_rules() -> None:
+    manifest = Manifest.model_validate(
+        {"task": f"adv-{uuid.uuid4().hex}", "ttl": "5m", "tools": {"read": None}}
+    )
+    manifest.compiled()  # cached on the original
+    copy = manifest.model_copy(update={"task": f"adv-{uuid.uuid4().hex}"})
+    guard = Guard(copy, store=MemoryStore())
+    assert guard.task == copy.task
+    assert guard.check("read", {}).denial is None
+    assert guard.check("read", {}).allowed
+    decision = guard.check("nope", {})
+    assert decision.denial is not None and decision.denial.task == copy.task
+    # An unchanged copy keeps the digest of the manifest as written.
+    assert manifest.model_copy().digest == manifest.digest
