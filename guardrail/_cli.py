@@ -52,7 +52,11 @@ def _cmd_check(ns: argparse.Namespace) -> int:
         return EXIT_USAGE
     # Against a shared store, the check sees the task's real budget use and revocation; check()
     # never charges anything.
-    guard = Guard(manifest, store=ns.store if ns.store else MemoryStore())
+    try:
+        guard = Guard(manifest, store=ns.store if ns.store else MemoryStore())
+    except (ValueError, ImportError) as exc:  # a bad store URL, or its client not installed
+        print(f"guardrail check: --store: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     decision = guard.check(ns.tool, args)
     if ns.json:
         body: dict[str, Any] = {"allowed": decision.allowed, "tool": ns.tool,

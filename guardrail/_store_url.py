@@ -348,7 +348,7 @@ def cmd_revoke(ns: argparse.Namespace) -> int:
             return EXIT_USAGE
     try:
         revoke_task(ns.store, ns.task, ns.reason, expires_at=expires_at)
-    except ValueError as exc:
+    except (ValueError, ImportError) as exc:
         print(f"guardrail revoke: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except StoreUnavailable as exc:
@@ -365,7 +365,7 @@ def cmd_usage(ns: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         report = task_usage(ns.store, ns.task)
-    except ValueError as exc:
+    except (ValueError, ImportError) as exc:
         print(f"guardrail usage: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except StoreUnavailable as exc:
