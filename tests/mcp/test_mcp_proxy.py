@@ -247,7 +247,8 @@ async def test_an_expired_manifest_denies_everything_and_never_starts_the_upstre
 @pytest.mark.asyncio
 async def test_expiry_during_the_session_shuts_the_upstream_down(tmp_path: Path, record: Path) -> None:
     task = task_id()
-    manifest = write_manifest(tmp_path, support_manifest(task, ttl="6s"))
+    # Long enough for the proxy and its upstream to start on a loaded machine.
+    manifest = write_manifest(tmp_path, support_manifest(task, ttl="12s"))
     with anyio.fail_after(TIMEOUT):
         async with Client(proxy_params(manifest, record), read_timeout_seconds=30) as client:
             await wait_until(lambda: has_event(record, "start"), "the upstream to start")

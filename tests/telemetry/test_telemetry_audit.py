@@ -377,10 +377,8 @@ def test_several_processes_give_one_valid_chain(tmp_path: Path) -> None:
     for n in range(4):
         mine = [r["call_id"] for r in records if r["task"] == f"proc-{n}"]
         assert mine == [f"p{n}-{i}" for i in range(300)]
-    # Interleaved: the processes really wrote together.
-    tasks = [r["task"] for r in records]
-    switches = sum(1 for x, y in itertools.pairwise(tasks) if x != y)
-    assert switches > 3
+    # (How the four processes interleave is up to the scheduler, so it is not asserted: with any
+    # interleaving the chain above must verify and each process's lines keep their order.)
 
 
 def test_a_forked_child_writes_into_the_same_chain(tmp_path: Path) -> None:
