@@ -168,7 +168,7 @@ _COMMAND_MODULES: list[str] = [
     "guardrail._cli_integrity",
     "guardrail._cli_telemetry",
     "guardrail._cli_mcp",
-    "guardrail._store_url",
+    "guardrail._cli_stores",
 ]
 
 

@@ -32,7 +32,6 @@ from ._store import (
     REVOCATION_RETENTION_SECONDS,
     BudgetStore,
     Charge,
-    MemoryStore,
     Overrun,
     default_store,
 )
@@ -151,10 +150,6 @@ class Guard:
         self._allow_cache: dict[str, Decision] = {}
         self._no_retry: set[str] = set()
         self._span_starts: dict[str, tuple[str, dict[str, Any]]] = {}
-        # The memory store's revocations, read directly on the fast path (a dict, read-only here).
-        self._memory_revocations: dict[str, str] | None = (
-            self.store._revoked if type(self.store) is MemoryStore else None
-        )
         self._single = len(self._links) == 1
         self._span_attrs: dict[str, Any] = {
             tel.GEN_AI_OPERATION_NAME: tel.EXECUTE_TOOL,
@@ -281,7 +276,7 @@ class Guard:
                 and (link.not_before_ts is None or now >= link.not_before_ts)
                 and (type(args) is dict or args is None)
                 and compiled.args.test(args or {})
-                and not self._maybe_revoked()
+                and self.store.revoked(self._tasks) is None
             ):
                 if call_id is None:
                     # Decisions are read-only: one allow per tool serves every anonymous check.
@@ -291,12 +286,6 @@ class Guard:
                     return cached
                 return Decision(True, tool, call_id)
         return self._decide_fully(tool, args, call_id, charge)
-
-    def _maybe_revoked(self) -> bool:
-        revocations = self._memory_revocations
-        if revocations is not None and not revocations:
-            return False  # nothing at all is revoked in this process's memory store
-        return self.store.revoked(self._tasks) is not None
 
     def _decide_fully(
         self, tool: str, args: Mapping[str, Any] | None, call_id: str | None, charge: bool
@@ -570,9 +559,9 @@ class Guard:
 
     def _retrying(self, tool: str) -> dict[str, Any] | None:
         """tenacity settings for a tool whose grant says `retry:`, else None."""
-        if tool in self._no_retry:
-            return None
-        grant = self.manifest.grant(tool) if isinstance(tool, str) else None
+        if not isinstance(tool, str) or tool in self._no_retry:
+            return None  # a name that is not a string is denied by the decision, once
+        grant = self.manifest.grant(tool)
         spec = grant.retry if grant is not None else None
         if spec is None:
             if grant is not None:
@@ -677,29 +666,27 @@ class Guard:
         )
 
         def bind(a: tuple[Any, ...], kw: dict[str, Any]) -> dict[str, Any]:
+            out: dict[str, Any] | None = None
             if plain and len(a) <= len(positional):
-                fast = dict(zip(positional, a, strict=False))
-                if not kw or all(k in params and k not in fast for k in kw):
-                    fast.update(kw)
-                    for pname, value in defaults.items():
-                        if pname not in fast:
-                            fast[pname] = value
-                    return fast
-            # bind_partial: a missing argument is for the manifest to deny (argument_missing);
-            # if the manifest lets it through, calling fn raises the usual TypeError.
-            bound = sig.bind_partial(*a, **kw)
-            out: dict[str, Any] = {}
-            for pname, value in bound.arguments.items():
-                kind = params[pname].kind
-                if kind is inspect.Parameter.VAR_KEYWORD:
-                    out.update(value)
-                elif kind is inspect.Parameter.VAR_POSITIONAL:
-                    out[pname] = list(value)
+                out = dict(zip(positional, a, strict=False))
+                if kw and not all(k in params and k not in out for k in kw):
+                    out = None  # an unknown or repeated keyword: let inspect say so
                 else:
-                    out[pname] = value
+                    out.update(kw)
+            if out is None:
+                # bind_partial: a missing argument is for the manifest to deny
+                # (argument_missing); if the manifest lets it through, fn raises its TypeError.
+                out = {}
+                for pname, value in sig.bind_partial(*a, **kw).arguments.items():
+                    kind = params[pname].kind
+                    if kind is inspect.Parameter.VAR_KEYWORD:
+                        out.update(value)
+                    elif kind is inspect.Parameter.VAR_POSITIONAL:
+                        out[pname] = list(value)
+                    else:
+                        out[pname] = value
             for pname, value in defaults.items():
-                if pname not in out:
-                    out[pname] = value
+                out.setdefault(pname, value)
             return out
 
         if _is_async(fn):
@@ -882,7 +869,7 @@ def _peek(store: BudgetStore, charges: Sequence[Charge]) -> Overrun | None:
     for charge, before in zip(charges, used, strict=True):
         key = (charge.task, charge.scope)
         base = totals.get(key, before)
-        if base + charge.amount > charge.limit:
+        if not base + charge.amount <= charge.limit:  # as the stores: NaN never fits
             return Overrun(charge, base)
         totals[key] = base + charge.amount
     return None

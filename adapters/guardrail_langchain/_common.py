@@ -14,7 +14,7 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, Tool
 from langchain_core.utils.pydantic import get_fields, is_basemodel_subclass
 
-from guardrail import Denial
+from guardrail import Denial, json_schema_defaults
 
 OnDenial = Literal["message", "raise"]
 """What a denied call becomes: an error `ToolMessage` the model can read, or the exception."""
@@ -112,12 +112,7 @@ def schema_defaults(tool: BaseTool) -> dict[str, Any]:
     """The default of every optional argument in the schema the model sees."""
     schema = tool.tool_call_schema
     if isinstance(schema, dict):
-        properties = schema.get("properties", {})
-        required = set(schema.get("required", ()))
-        return {
-            name: spec["default"] for name, spec in properties.items()
-            if name not in required and isinstance(spec, dict) and "default" in spec
-        }
+        return json_schema_defaults(schema)
     if not is_basemodel_subclass(schema):
         return {}
     out: dict[str, Any] = {}

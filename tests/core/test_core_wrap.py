@@ -316,3 +316,14 @@ def test_revoke_twice_keeps_the_first_reason() -> None:
     guard.revoke("first")
     guard.revoke("second")
     assert "first" in guard.check("search", {}).denial.message  # type: ignore[union-attr]
+
+
+def test_invoke_with_a_tool_name_that_is_not_a_string_is_a_denial_and_never_runs() -> None:
+    from guardrail import ToolNotAllowed
+
+    guard = Guard({"task": "odd-name", "ttl": "5m", "tools": {"t": None}},
+                  store=MemoryStore())
+    ran: list[object] = []
+    with pytest.raises(ToolNotAllowed):
+        guard.invoke(["t"], lambda **kw: ran.append(kw), {})  # type: ignore[arg-type]
+    assert ran == []

@@ -10,9 +10,10 @@ import pytest
 from store_support import RedisServer
 
 from guardrail import Charge, StoreUnavailable, default_store
+from guardrail._cli_stores import format_usage, task_usage
 from guardrail._redis_store import RedisStore
 from guardrail._sqlite_store import SQLiteStore
-from guardrail._store_url import RetryPolicy, format_usage, open_store, task_usage
+from guardrail._store_url import RetryPolicy, open_store
 
 
 def test_memory_urls() -> None:
@@ -177,8 +178,8 @@ def test_a_retry_policy_must_make_sense() -> None:
 def cli(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
     from guardrail import _cli
 
-    if "guardrail._store_url" not in _cli._COMMAND_MODULES:
-        monkeypatch.setattr(_cli, "_COMMAND_MODULES", [*_cli._COMMAND_MODULES, "guardrail._store_url"])
+    if "guardrail._cli_stores" not in _cli._COMMAND_MODULES:
+        monkeypatch.setattr(_cli, "_COMMAND_MODULES", [*_cli._COMMAND_MODULES, "guardrail._cli_stores"])
     return _cli.main(list(argv))
 
 
