@@ -28,8 +28,8 @@ from typing import Any
 import redis
 
 from guardrail import BudgetStore, Guard, MemoryStore
-from guardrail._redis_store import RedisStore
-from guardrail._sqlite_store import SQLiteStore
+from guardrail._stores._redis import RedisStore
+from guardrail._stores._sqlite import SQLiteStore
 
 MANIFEST: dict[str, Any] = {
     "manifest": 1,

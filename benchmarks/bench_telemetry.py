@@ -40,7 +40,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from guardrail import DelegationDenied, Guard, MemoryStore
-from guardrail._audit import AuditLog
+from guardrail._audit._log import AuditLog
 
 MANIFEST: dict[str, Any] = {
     "task": "bench-telemetry",

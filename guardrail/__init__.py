@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
-
-from ._audit import AuditLog, AuditLogError
-from ._decision import Decision, Outcome
-from ._denial import BudgetUse, Denial, DenialCode
-from ._exceptions import (
+from ._audit._log import AuditLog, AuditLogError
+from ._errors import (
     ArgumentViolation,
     BudgetExhausted,
     DelegationDenied,
@@ -25,26 +21,29 @@ from ._exceptions import (
     StoreUnavailable,
     ToolNotAllowed,
 )
-from ._export import JsonlSpanExporter
-from ._guard import AuditSink, Guard, Mode
-from ._manifest import Budget, Constraint, Manifest, ToolGrant, UrlSpec, parse_duration
-from ._narrower import Finding, NarrowerReport, narrower
-from ._schema import json_schema_defaults
-from ._signing import key_id, sign_file, verify_file, verify_manifest, write_keypair
-from ._sqlite_store import SQLiteStore
-from ._store import BudgetStore, Charge, MemoryStore, Overrun, default_store
-from ._store_url import RetryPolicy, open_store
-from ._templates import render_template
-from ._tracing import configure_tracing
+from ._manifest._models import Budget, Constraint, Manifest, ToolGrant, UrlSpec, parse_duration
+from ._manifest._schema import json_schema_defaults
+from ._manifest._templates import render_template
+from ._narrowing._narrower import Finding, NarrowerReport, narrower
+from ._outcome import BudgetUse, Decision, Denial, DenialCode, Outcome
+from ._runtime._guard import AuditSink, Guard, Mode
+from ._signing._files import key_id, sign_file, verify_file, verify_manifest, write_keypair
+from ._stores._memory import BudgetStore, Charge, MemoryStore, Overrun, default_store
+from ._stores._retry import RetryPolicy
+from ._stores._sqlite import SQLiteStore
+from ._stores._url import open_store
+from ._telemetry._export import JsonlSpanExporter
+from ._telemetry._setup import configure_tracing
+from ._text import __version__
 
 if TYPE_CHECKING:
-    from ._redis_store import RedisStore
+    from ._stores._redis import RedisStore
 
 
 def __getattr__(name: str) -> object:
     # RedisStore loads lazily, so `import guardrail` never needs redis-py.
     if name == "RedisStore":
-        from ._redis_store import RedisStore
+        from ._stores._redis import RedisStore
 
         return RedisStore
     raise AttributeError(f"module 'guardrail' has no attribute {name!r}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from guardrail import Guard
-from guardrail._cli import main
+from guardrail._cli._main import main
 
 
 def test_check_against_a_shared_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

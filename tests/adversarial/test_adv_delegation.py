@@ -62,13 +62,13 @@ class _RevokeFails(MemoryStore):
     """A store whose revoke cannot be reached (the rest works)."""
 
     def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
-        from guardrail._exceptions import StoreUnavailable
+        from guardrail._errors import StoreUnavailable
 
         raise StoreUnavailable("store unreachable for revoke")
 
 
 def test_a_locally_revoked_parent_ends_its_sub_agents_even_if_the_store_missed_it() -> None:
-    from guardrail._exceptions import StoreUnavailable
+    from guardrail._errors import StoreUnavailable
 
     parent = Guard({"task": f"adv-{uuid.uuid4().hex}", "ttl": "5m", "tools": {"t": None}},
                    store=_RevokeFails())

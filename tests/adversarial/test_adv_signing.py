@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from guardrail import Guard, Manifest, ManifestError, MemoryStore
-from guardrail._signing import generate_key, sign_text
+from guardrail._signing._files import generate_key, sign_text
 
 
 def test_a_changed_model_copy_of_a_signed_manifest_does_not_verify() -> None:

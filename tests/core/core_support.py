@@ -17,7 +17,7 @@ from guardrail import (
     Overrun,
     StoreUnavailable,
 )
-from guardrail._constraints import Rule
+from guardrail._policy._constraints import Rule
 
 
 def task_id(prefix: str = "core") -> str:

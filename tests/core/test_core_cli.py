@@ -1,4 +1,4 @@
-"""The command line, run in-process through `guardrail._cli.main`."""
+"""The command line, run in-process through `guardrail._cli._main.main`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from guardrail import Manifest
-from guardrail._cli import main
+from guardrail._cli._main import main
 
 MANIFEST = """\
 manifest: 1
@@ -140,7 +140,7 @@ def test_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert schema == json.loads(json.dumps(Manifest.json_schema()))
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
-    from guardrail._yaml import load_yaml
+    from guardrail._manifest._data import load_yaml
 
     assert list(validator.iter_errors(load_yaml(MANIFEST)[0])) == []
 

@@ -13,7 +13,7 @@ import pytest
 from core_support import manifest
 
 from guardrail import Guard, Manifest, ManifestError, MemoryStore, parse_duration
-from guardrail._yaml import load_yaml
+from guardrail._manifest._data import load_yaml
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

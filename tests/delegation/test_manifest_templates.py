@@ -11,7 +11,7 @@ import yaml
 from delegation_helpers import EXAMPLES, run_cli
 
 from guardrail import Guard, Manifest, ManifestError, MemoryStore
-from guardrail._templates import render_template
+from guardrail._manifest._templates import render_template
 
 TEMPLATE = EXAMPLES / "refund_template.yaml"
 GOOD = {"order": "ORD-004711", "limit": 50, "customer": "acme"}

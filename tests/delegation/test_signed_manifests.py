@@ -13,7 +13,7 @@ import pytest
 from delegation_helpers import EXAMPLES, run_cli
 
 from guardrail import Guard, Manifest, ManifestError, MemoryStore
-from guardrail._signing import (
+from guardrail._signing._files import (
     generate_key,
     key_id,
     private_key_pem,
@@ -151,7 +151,7 @@ def test_wrong_key_and_unsigned(tmp_path: Path, keys: dict[str, Path]) -> None:
 
 
 def _public(path: Path) -> Any:
-    from guardrail._signing import load_public_key
+    from guardrail._signing._files import load_public_key
 
     return load_public_key(path)
 
@@ -236,7 +236,7 @@ def test_malformed_signature_blocks(keys: dict[str, Path], change: dict[str, Any
 
 
 def _private(path: Path) -> Any:
-    from guardrail._signing import load_private_key
+    from guardrail._signing._files import load_private_key
 
     return load_private_key(path)
 

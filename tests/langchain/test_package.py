@@ -13,7 +13,7 @@ import pytest
 from lc_support import Spans
 
 from guardrail import Manifest
-from guardrail._demo_langchain import HELPDESK_YAML, run_demo
+from guardrail._cli._demo_langchain import HELPDESK_YAML, run_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 

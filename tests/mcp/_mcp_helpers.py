@@ -31,7 +31,7 @@ def _proxy_entry() -> list[str]:
     """How the tests start the proxy: the `guardrail mcp-proxy` subcommand once the core CLI
     has it, else the adapter's own `python -m guardrail_mcp` (the same code behind both)."""
     try:
-        from guardrail._cli import build_parser
+        from guardrail._cli._main import build_parser
 
         commands = next(
             action.choices

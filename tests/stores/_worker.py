@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from guardrail import Charge, Guard
-from guardrail._store_url import open_store
+from guardrail._stores._url import open_store
 
 WAIT = 30.0
 

@@ -9,7 +9,7 @@ import pytest
 from store_support import RedisServer, Workers, start_redis, unique_prefix
 
 from guardrail import BudgetStore
-from guardrail._store_url import open_store
+from guardrail._stores._url import open_store
 
 KINDS = ["memory", "sqlite", "redis"]
 SHARED = ["sqlite", "redis"]

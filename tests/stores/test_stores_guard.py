@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from store_support import RedisServer, Workers
 
-from guardrail import BudgetStore, Decision, DelegationDenied, DenialCode, Guard
-from guardrail._redis_store import RedisStore
-from guardrail._store_url import RetryPolicy
+from guardrail import BudgetStore, Decision, DelegationDenied, DenialCode, Guard, RetryPolicy
+from guardrail._stores._redis import RedisStore
 
 
 def manifest(task: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from store_support import Workers
 
 from guardrail import BudgetStore, Charge
-from guardrail._cli_stores import format_usage, revoke_task, task_usage
+from guardrail._cli._stores import format_usage, revoke_task, task_usage
 
 PROCESSES = 4
 THREADS = 8

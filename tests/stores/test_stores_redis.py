@@ -9,9 +9,8 @@ import pytest
 import redis
 from store_support import RedisServer, unique_prefix
 
-from guardrail import Charge, StoreUnavailable
-from guardrail._redis_store import RedisStore
-from guardrail._store_url import RetryPolicy
+from guardrail import Charge, RetryPolicy, StoreUnavailable
+from guardrail._stores._redis import RedisStore
 
 
 def seconds_left(client: redis.Redis, key: str) -> float:

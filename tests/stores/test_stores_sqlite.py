@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from store_support import Workers
 
-from guardrail import Charge, StoreUnavailable
-from guardrail._sqlite_store import SQLiteStore
-from guardrail._store_url import RetryPolicy
+from guardrail import Charge, RetryPolicy, StoreUnavailable
+from guardrail._stores._sqlite import SQLiteStore
 
 LATER = time.time() + 3600
 FAST = RetryPolicy(attempts=3, deadline=1.0)

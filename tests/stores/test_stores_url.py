@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 from store_support import RedisServer
 
-from guardrail import Charge, StoreUnavailable, default_store
-from guardrail._cli_stores import format_usage, task_usage
-from guardrail._redis_store import RedisStore
-from guardrail._sqlite_store import SQLiteStore
-from guardrail._store_url import RetryPolicy, open_store
+from guardrail import Charge, RetryPolicy, StoreUnavailable, default_store, open_store
+from guardrail._cli._stores import format_usage, task_usage
+from guardrail._stores._redis import RedisStore
+from guardrail._stores._sqlite import SQLiteStore
 
 
 def test_memory_urls() -> None:
@@ -176,11 +175,9 @@ def test_a_retry_policy_must_make_sense() -> None:
 
 
 def cli(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
-    from guardrail import _cli
+    from guardrail._cli import main
 
-    if "guardrail._cli_stores" not in _cli._COMMAND_MODULES:
-        monkeypatch.setattr(_cli, "_COMMAND_MODULES", [*_cli._COMMAND_MODULES, "guardrail._cli_stores"])
-    return _cli.main(list(argv))
+    return main(list(argv))
 
 
 def test_cli_revoke_and_usage(

@@ -20,7 +20,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 from telemetry_support import Telemetry, manifest
 
 from guardrail import Decision, DelegationDenied, Guard, MemoryStore
-from guardrail._audit import GENESIS, AuditLog, AuditLogError, iter_records, log_files, verify
+from guardrail._audit._log import GENESIS, AuditLog, AuditLogError, iter_records, log_files, verify
 
 HERE = Path(__file__).parent
 

@@ -19,10 +19,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from telemetry_support import manifest
 
 from guardrail import DelegationDenied, Guard, MemoryStore, _cli
-from guardrail._audit import AuditLog
-from guardrail._export import SPAN_FORMAT, JsonlSpanExporter, read_spans
-from guardrail._report import DenialGroup, load_report, render_report
-from guardrail._tracing import configure_tracing
+from guardrail._audit._log import AuditLog
+from guardrail._telemetry._export import SPAN_FORMAT, JsonlSpanExporter, read_spans
+from guardrail._telemetry._report import DenialGroup, load_report, render_report
+from guardrail._telemetry._setup import configure_tracing
 
 SPAN_KEYS = [
     "format", "name", "trace_id", "span_id", "parent_span_id", "kind", "start_time", "end_time",
@@ -33,11 +33,7 @@ SPAN_KEYS = [
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """`guardrail._cli.main` with the telemetry commands registered (whether or not the lead has
-    added the module to `_COMMAND_MODULES` yet)."""
-    if "guardrail._cli_telemetry" not in _cli._COMMAND_MODULES:
-        monkeypatch.setattr(_cli, "_COMMAND_MODULES", [*_cli._COMMAND_MODULES,
-                                                       "guardrail._cli_telemetry"])
+    """`guardrail._cli.main`, the command line in-process."""
     return _cli.main
 
 

@@ -20,7 +20,7 @@ import pytest
 from telemetry_support import manifest
 
 from guardrail import DelegationDenied, Guard, MemoryStore
-from guardrail._tracing import configure_tracing
+from guardrail._telemetry._setup import configure_tracing
 
 pytestmark = pytest.mark.phoenix
 

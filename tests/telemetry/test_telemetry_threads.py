@@ -10,7 +10,7 @@ from pathlib import Path
 from telemetry_support import Telemetry, key, manifest
 
 from guardrail import DelegationDenied
-from guardrail._audit import AuditLog, verify
+from guardrail._audit._log import AuditLog, verify
 
 THREADS = 8
 CALLS = 2000
@@ -77,7 +77,7 @@ def test_one_span_per_decision_with_8_threads(tel: Telemetry, tmp_path: Path) ->
     result = verify(tmp_path / "audit.jsonl")
     assert result.ok, result.summary()
     assert result.lines == CALLS and len(result.files) > 1  # rotated while threads wrote
-    from guardrail._audit import iter_records
+    from guardrail._audit._log import iter_records
 
     records = list(iter_records(tmp_path / "audit.jsonl"))
     assert [r["seq"] for r in records] == list(range(1, CALLS + 1))

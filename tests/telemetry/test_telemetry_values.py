@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from telemetry_support import Telemetry, manifest
 
 from guardrail import DelegationDenied, Guard
-from guardrail._audit import AuditLog
-from guardrail._export import JsonlSpanExporter, span_to_dict
+from guardrail._audit._log import AuditLog
+from guardrail._telemetry._export import JsonlSpanExporter, span_to_dict
 
 MARK = "MARK-7f1c2e9a"  # a value no name, message or constraint contains
 NUM = 31337.4242  # a numeric value, same idea

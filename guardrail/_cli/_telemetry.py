@@ -1,0 +1,90 @@
+"""CLI commands for traces and decision logs: `guardrail report` and `guardrail audit verify`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+EXIT_OK = 0
+EXIT_BROKEN = 1
+EXIT_USAGE = 2
+
+
+def _cmd_report(ns: argparse.Namespace) -> int:
+    from .._telemetry._report import load_report, render_report
+
+    try:
+        report = load_report(ns.path)
+    except OSError as exc:
+        print(f"guardrail report: cannot read {ns.path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnicodeDecodeError:
+        print(f"guardrail report: {ns.path} is not a UTF-8 text file", file=sys.stderr)
+        return EXIT_USAGE
+    if ns.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(render_report(report))
+    return EXIT_OK
+
+
+def _cmd_audit_verify(ns: argparse.Namespace) -> int:
+    from .._audit._log import verify
+
+    try:
+        result = verify(ns.path, partial=ns.partial, anchor=ns.anchor)
+    except OSError as exc:
+        print(f"guardrail audit verify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if ns.json:
+        body: dict[str, Any] = {
+            "ok": result.ok,
+            "files": result.files,
+            "lines": result.lines,
+            "first_seq": result.first_seq,
+            "last_seq": result.last_seq,
+            "head": result.head,
+            "bad": None if result.bad is None else {
+                "file": result.bad.file, "line": result.bad.line, "reason": result.bad.reason,
+            },
+            "notes": result.notes,
+        }
+        print(json.dumps(body, indent=2))
+    else:
+        print(result.summary())
+        for note in result.notes:
+            print(f"note: {note}")
+    return EXIT_OK if result.ok else EXIT_BROKEN
+
+
+def register(subparsers: Any) -> None:
+    """Add `report` and `audit` to the `guardrail` command's subparsers."""
+    p = subparsers.add_parser(
+        "report",
+        help="summarise the decisions in a JSONL trace (--trace jsonl:PATH) or decision log",
+        description="Totals of allowed and denied calls, and denials grouped by task, tool and "
+        "code with the argument and constraint that failed.",
+    )
+    p.add_argument("path", metavar="PATH.jsonl")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_cmd_report)
+
+    p = subparsers.add_parser("audit", help="decision logs written by AuditLog")
+    audit = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    v = audit.add_parser(
+        "verify",
+        help="check a decision log's hash chain (exit 0 intact, 1 broken)",
+        description="Check every line of a decision log (its rotated files PATH.000001... and "
+        "PATH) and name the first line that was edited, deleted or moved.",
+    )
+    v.add_argument("path", metavar="PATH")
+    v.add_argument("--partial", action="store_true",
+                   help="accept a chain that starts after seq 1 (older rotated files removed)")
+    v.add_argument("--anchor", metavar="HASH",
+                   help="a head recorded earlier: the chain must contain a line with this hash")
+    v.add_argument("--json", action="store_true", help="print the result as JSON")
+    v.set_defaults(func=_cmd_audit_verify)

@@ -1,0 +1,84 @@
+"""One hierarchy for every error the library raises."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._outcome import Denial
+
+
+class GuardrailError(Exception):
+    """Base class of every error raised by guardrail."""
+
+
+class ManifestError(GuardrailError, ValueError):
+    """A manifest that cannot be used. `problems` lists every problem, each naming where it is."""
+
+    def __init__(self, problems: Sequence[str] | str, *, source: str | None = None) -> None:
+        if isinstance(problems, str):
+            problems = [problems]
+        self.problems: list[str] = list(problems)
+        self.source = source
+        where = f"{source}: " if source else ""
+        if len(self.problems) == 1:
+            text = f"{where}invalid manifest: {self.problems[0]}"
+        else:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            text = f"{where}invalid manifest, {len(self.problems)} problems:\n{lines}"
+        super().__init__(text)
+
+
+class StoreUnavailable(GuardrailError):
+    """The budget store could not be reached (after its retries). The guard denies; it never allows."""
+
+
+class AuditLogError(GuardrailError, OSError):
+    """The decision log cannot be appended to (its last line is incomplete or not a log line)."""
+
+
+class DelegationDenied(GuardrailError, PermissionError):
+    """A call the delegation does not grant. `denial` says why."""
+
+    def __init__(self, denial: Denial) -> None:
+        self.denial = denial
+        super().__init__(str(denial))
+
+
+class ToolNotAllowed(DelegationDenied):
+    """The tool is not named in the manifest."""
+
+
+class ArgumentViolation(DelegationDenied):
+    """An argument is not allowed, missing, or fails a constraint."""
+
+
+class BudgetExhausted(DelegationDenied):
+    """A call or sum budget would be exceeded."""
+
+
+class DelegationExpired(DelegationDenied):
+    """The delegation is outside its validity window (expired or not yet valid)."""
+
+
+class DelegationRevoked(DelegationDenied):
+    """The task's delegation was revoked."""
+
+
+# Keyed by the code's value (DenialCode is a str enum), so this module needs no runtime import of it.
+_BY_CODE: dict[str, type[DelegationDenied]] = {
+    'revoked': DelegationRevoked,
+    'not_yet_valid': DelegationExpired,
+    'expired': DelegationExpired,
+    'tool_not_allowed': ToolNotAllowed,
+    'argument_not_allowed': ArgumentViolation,
+    'argument_missing': ArgumentViolation,
+    'argument_invalid': ArgumentViolation,
+    'budget_exhausted': BudgetExhausted,
+}
+
+
+def exception_for(denial: Denial) -> DelegationDenied:
+    """The most specific `DelegationDenied` subclass for a denial."""
+    return _BY_CODE.get(denial.code, DelegationDenied)(denial)

@@ -1,0 +1,226 @@
+"""YAML read as JSON data, with the line of every value.
+
+PyYAML's YAML 1.1 resolution turns `NO` into False, `12:30` into 750 and timestamps into
+datetimes; in a manifest that would silently change what is granted. Here plain scalars resolve
+as in JSON (null, true/false, numbers), everything else stays a string, duplicate keys are errors,
+and a value JSON cannot hold (NaN, infinities, binary, sets, custom tags) is an error naming its line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .._errors import ManifestError
+
+Path = tuple[str | int, ...]
+
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+
+_NULL = {"", "~", "null", "Null", "NULL"}
+_TRUE = {"true", "True", "TRUE"}
+_FALSE = {"false", "False", "FALSE"}
+_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+# JSON's numbers (plus YAML's `.5` and `1.`); a leading zero (`012`, YAML 1.1 octal) stays a string.
+_FLOAT = re.compile(r"[-+]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_NOT_FINITE = re.compile(r"[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)")
+_STANDARD = "tag:yaml.org,2002:"
+# A plain (unquoted, untagged) scalar: resolved here by JSON's rules, not by YAML 1.1's (which
+# reads `1e3` as a string and `012` as octal).
+_PLAIN = "tag:guardrail,2026:plain"
+_PLAIN_TAGS = {_PLAIN, *(_STANDARD + t for t in ("str", "int", "float", "bool", "null", "timestamp"))}
+
+
+class _Loader(yaml.SafeLoader):
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        if kind is ScalarNode and implicit[0] and tag != _STANDARD + "merge":
+            return _PLAIN
+        return tag
+
+
+def load_yaml(text: str, source: str | None = None) -> tuple[Any, dict[Path, int], list[str]]:
+    """Parse YAML into JSON data, a map from each value's path to its (1-based) line, and the
+    problems found (values JSON cannot hold, duplicate keys), each naming its path and line."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except RecursionError:
+        raise ManifestError("the manifest is nested too deeply", source=source) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError(f"{where}YAML syntax error: {problem}", source=source) from None
+    if root is None:
+        raise ManifestError("the manifest is empty", source=source)
+    reader = _Reader()
+    try:
+        data = reader.read(root, (), 0)
+    except RecursionError:
+        raise ManifestError("the manifest is nested too deeply", source=source) from None
+    return data, reader.lines, reader.problems
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.lines: dict[Path, int] = {}
+        self.problems: list[str] = []
+        self.count = 0
+        # A mapping's entries with its merge keys resolved, by node (aliases share nodes).
+        self._merged: dict[int, list[tuple[str, Node, Node]]] = {}
+
+    def _problem(self, node: Node, path: Path, text: str) -> None:
+        where = ".".join(str(p) for p in path) or "(top level)"
+        self.problems.append(f"{where} (line {node.start_mark.line + 1}): {text}")
+
+    def read(self, node: Node, path: Path, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise ManifestError(f"the manifest has more than {MAX_NODES} values (an alias bomb?)")
+        if depth > MAX_DEPTH:
+            raise ManifestError(f"the manifest is nested more than {MAX_DEPTH} levels deep")
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, SequenceNode):
+            if node.tag != _STANDARD + "seq":
+                self._problem(node, path, f"YAML type {node.tag!r} cannot be represented in JSON")
+                return None
+            return [self.read(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)
+        return self._scalar(node, path)
+
+    def _mapping(self, node: MappingNode, path: Path, depth: int) -> Any:
+        if node.tag != _STANDARD + "map":
+            self._problem(node, path, f"YAML type {node.tag!r} cannot be represented in JSON")
+            return None
+        pairs = self._pairs(node, path, frozenset())
+        if pairs is None:
+            return None
+        out: dict[str, Any] = {}
+        for key, key_node, value_node in pairs:
+            # An entry's line is its key's (a misspelled key is named where it is written).
+            self.lines.setdefault((*path, key), key_node.start_mark.line + 1)
+            out[key] = self.read(value_node, (*path, key), depth + 1)
+        return out
+
+    def _pairs(
+        self, node: MappingNode, path: Path, active: frozenset[int]
+    ) -> list[tuple[str, Node, Node]] | None:
+        """The entries of a mapping with its merge keys (`<<`) resolved as YAML specifies: an
+        explicit key overrides a merged one, and of several merged mappings the earlier one wins.
+        Done here, not by PyYAML, whose precedence between merged mappings depends on its version
+        (6.0.4 compares keys by object identity, so `<<: [*strict, *loose]` let the loose one win
+        for any key longer than one character)."""
+        cached = self._merged.get(id(node))
+        if cached is not None:
+            return cached
+        explicit: list[tuple[str, Node, Node]] = []
+        explicit_keys: set[str] = set()
+        sources: list[Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _STANDARD + "merge":
+                if isinstance(value_node, SequenceNode):
+                    sources.extend(value_node.value)
+                else:
+                    sources.append(value_node)
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self._problem(key_node, path, "a mapping key must be a plain string")
+                continue
+            # JSON keys are strings: keep the key's text (`on`, `no`, `1`) as written.
+            key = key_node.value
+            if key in explicit_keys:  # a key written twice is an error
+                self._problem(key_node, (*path, key), "duplicate key")
+                continue
+            explicit_keys.add(key)
+            explicit.append((key, key_node, value_node))
+        merged: list[tuple[str, Node, Node]] = []
+        seen = set(explicit_keys)
+        for source in sources:
+            if not isinstance(source, MappingNode) or source.tag != _STANDARD + "map":
+                self._problem(node, path, "invalid merge (<<): expected a mapping or a list of "
+                                          f"mappings, but found {getattr(source, 'id', 'a node')}")
+                return None
+            if id(source) in active or source is node:
+                self._problem(node, path, "invalid merge (<<): a mapping merges itself")
+                return None
+            inner = self._pairs(source, path, active | {id(node)})
+            if inner is None:
+                return None
+            for key, key_node, value_node in inner:
+                if key not in seen:  # the first merged mapping that has a key wins
+                    seen.add(key)
+                    merged.append((key, key_node, value_node))
+        pairs = merged + explicit
+        self._merged[id(node)] = pairs
+        return pairs
+
+    def _scalar(self, node: ScalarNode, path: Path) -> Any:
+        text = node.value
+        if node.style is not None:  # quoted or block: a string, unless explicitly tagged
+            if node.tag != _STANDARD + "str":
+                self._problem(node, path, f"explicit YAML tag {node.tag!r} is not supported")
+            return text
+        if node.tag not in _PLAIN_TAGS:
+            self._problem(node, path, f"YAML type {node.tag!r} cannot be represented in JSON")
+            return None
+        if node.tag == _STANDARD + "str":
+            return text
+        if text in _NULL:
+            return None
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        if _INT.fullmatch(text):
+            try:
+                return int(text)
+            except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+                self._problem(node, path, "the number has too many digits")
+                return None
+        if _FLOAT.fullmatch(text):
+            value = float(text)
+            if not math.isfinite(value):
+                self._problem(node, path, f"{text} is too large for a number")
+                return None
+            return value
+        if _NOT_FINITE.fullmatch(text):
+            self._problem(node, path, f"{text} cannot be represented in JSON")
+            return None
+        return text
+
+
+def load_json(text: str, source: str | None = None) -> Any:
+    """Parse JSON as strictly as YAML is read here: duplicate keys, NaN and infinities (including
+    numbers too large for a float) are errors."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                raise ValueError(f"duplicate key {key!r}")
+            out[key] = value
+        return out
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} cannot be used in a manifest")
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):  # 1e999 parses as an infinity
+            raise ValueError(f"{number} is too large for a number")
+        return value
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant, parse_float=finite)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"line {exc.lineno}: JSON syntax error: {exc.msg}", source=source) from None
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(f"invalid JSON: {exc}", source=source) from None

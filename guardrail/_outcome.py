@@ -1,0 +1,119 @@
+"""What the guard decides: `Decision`, and the one shape of a denial (`Denial`), raised, rendered to
+the model, written to spans and printed by the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._errors import DelegationDenied, exception_for
+
+
+class DenialCode(StrEnum):
+    """Why a call was denied, in the order the guard checks."""
+
+    REVOKED = "revoked"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    TOOL_NOT_ALLOWED = "tool_not_allowed"
+    ARGUMENT_NOT_ALLOWED = "argument_not_allowed"
+    ARGUMENT_MISSING = "argument_missing"
+    ARGUMENT_INVALID = "argument_invalid"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    STORE_UNAVAILABLE = "store_unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+
+class BudgetUse(BaseModel):
+    """Which budget a call would overrun: its scope, its limit and what was used before the call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scope: str
+    limit: float
+    used: float
+
+
+class Denial(BaseModel):
+    """A structured denial. Holds no argument values, so it is safe to log and to show the model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: DenialCode
+    message: str
+    tool: str | None = None
+    argument: str | None = None
+    constraint: str | None = None
+    budget: BudgetUse | None = None
+    task: str | None = None
+    principal: str | None = None
+    manifest_digest: str | None = None
+    call_id: str | None = None
+    depth: int = Field(default=0, description="0 for the guard's own manifest, 1 for its parent, ...")
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def for_model(self) -> dict[str, Any]:
+        """The short object a model sees as the tool's error, enough to recover from."""
+        return {
+            "denied": True,
+            "code": self.code.value,
+            "tool": self.tool,
+            "argument": self.argument,
+            "constraint": self.constraint,
+            "message": self.message,
+        }
+
+    def to_model_json(self) -> str:
+        return json.dumps(self.for_model(), ensure_ascii=False)
+
+    def to_exception(self) -> DelegationDenied:
+        return exception_for(self)
+
+    def __str__(self) -> str:
+        return f"{self.code.value}: {self.message}"
+
+Outcome = Literal["allow", "deny", "shadow_deny"]
+
+
+class Decision:
+    """What the guard decided for one call. Built on every check, so a plain slots class.
+
+    `allowed` is true when the manifest grants the call. In shadow mode a denied call has
+    `allowed=False` and `enforced=False` (outcome `shadow_deny`): it is reported, not blocked.
+    """
+
+    __slots__ = ("allowed", "call_id", "denial", "enforced", "outcome", "tool")
+
+    def __init__(
+        self,
+        allowed: bool,
+        tool: str,
+        call_id: str | None = None,
+        denial: Denial | None = None,
+        enforced: bool = True,
+    ) -> None:
+        self.allowed = allowed
+        self.tool = tool
+        self.call_id = call_id
+        self.denial = denial
+        self.enforced = enforced
+        self.outcome: Outcome = "allow" if allowed else ("deny" if enforced else "shadow_deny")
+
+    @property
+    def blocks(self) -> bool:
+        """True when the call must not run."""
+        return not self.allowed and self.enforced
+
+    def raise_for_denial(self) -> None:
+        """Raise the matching `DelegationDenied` subclass if this decision blocks the call."""
+        if self.denial is not None and self.enforced:
+            raise self.denial.to_exception()
+
+    def __repr__(self) -> str:
+        if self.denial is None:
+            return f"<Decision allow {self.tool!r} call_id={self.call_id!r}>"
+        return f"<Decision {self.outcome} {self.tool!r} {self.denial.code.value}: {self.denial.message}>"

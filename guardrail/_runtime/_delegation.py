@@ -1,0 +1,202 @@
+"""Delegating to a sub-agent: a child guard that can only narrow its parent.
+
+`parent.delegate(child)` returns a `Guard` whose decisions are the conjunction of the child's
+manifest and every ancestor's (the chain is checked link by link on every call), whose budget
+charges go to the child and to every ancestor in one atomic `consume`, and which is revoked when
+any ancestor is. At delegation time the child is checked and completed:
+
+- `task`: must differ from every task in the chain. When the child gives none (and no `task=`
+  option), it is `<parent task>/sub-<8 random hex digits>`, so two sub-agents never share a budget
+  by accident; pass `task=` for a stable id (e.g. to rebuild the same child guard elsewhere).
+- expiry: a child without `ttl`/`expires_at` ends when its parent does; a child asking to outlive
+  its parent is capped to the parent's expiry (`cap_expiry=False` rejects it instead).
+- tools: the child may name only tools every link of the parent's chain grants.
+- budgets: a child budget larger than what is left of an ancestor budget that counts the same
+  calls (or sums the same argument over the same tools) is rejected.
+- `issuer` defaults to the parent's principal.
+- `require_narrower=True` also runs the static `narrower` check against the parent's manifest
+  (arguments included) and rejects a child that is not provably narrower.
+
+Everything rejected raises `ManifestError` naming each problem. The child shares the parent's
+store, clock, mode, audit sink, value recording and telemetry providers. Its manifest is not
+signed: it is bound to its (verified) parent by the chain.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._errors import ManifestError
+from .._manifest._data import Path as DataPath
+from .._manifest._models import Manifest
+from .._manifest._templates import load_template
+from .._policy._compiled import budget_scopes, scope_location
+from .._text import iso as _iso
+from .._text import num as _num
+
+if TYPE_CHECKING:
+    from ._guard import Guard
+
+__all__ = ["delegate", "derive_task_id"]
+
+_MAX_TASK = 256
+
+
+def derive_task_id(parent_task: str) -> str:
+    """`<parent task>/sub-<8 hex digits>`, shortened to fit the 256-character limit."""
+    suffix = f"/sub-{secrets.token_hex(4)}"
+    return parent_task[: _MAX_TASK - len(suffix)] + suffix
+
+
+
+def _child_data(
+    child: Manifest | Mapping[str, Any] | str | Path,
+) -> tuple[Manifest | None, dict[str, Any], dict[DataPath, int], str | None]:
+    """A ready manifest (or None), the child's data as written, its lines and its source."""
+    if isinstance(child, Manifest):
+        data = child.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        return child, data, {}, None
+    if isinstance(child, Mapping):
+        return None, dict(child), {}, None
+    if isinstance(child, str | Path):
+        data, lines, source = load_template(child, what="manifest")
+        return None, data, lines, source
+    raise TypeError(f"expected a Manifest, a mapping or a path, not {type(child).__name__}")
+
+
+def delegate(
+    parent: Guard,
+    child: Manifest | Mapping[str, Any] | str | Path,
+    *,
+    task: str | None = None,
+    cap_expiry: bool = True,
+    require_narrower: bool = False,
+) -> Guard:
+    """A guard for a sub-agent, checked against `parent` (see the module docstring)."""
+    from ._guard import Guard
+
+    now = parent.clock()
+    if parent.revoked:
+        raise ManifestError(f"cannot delegate: the delegation for task {parent.task!r} was revoked")
+    parent_expires = parent._expires_ts
+    if now >= parent_expires:
+        raise ManifestError(
+            f"cannot delegate: the delegation for task {parent.task!r} expired at "
+            f"{_iso(parent_expires)}"
+        )
+    ready, data, lines, source = _child_data(child)
+    if ready is not None and task is not None and ready.task != task:
+        raise ManifestError(
+            f"task: the child manifest names task {ready.task!r} but task={task!r} was given"
+        )
+    if ready is not None:
+        manifest = ready  # used as given (its digest stays); only an expiry cap changes it
+    else:
+        if task is not None:
+            if "task" in data and data["task"] != task:
+                raise ManifestError(
+                    f"task: the child manifest names task {data['task']!r} but task={task!r} "
+                    "was given",
+                    source=source,
+                )
+            data["task"] = task
+        elif "task" not in data:
+            data["task"] = derive_task_id(parent.task)
+        if "ttl" not in data and "expires_at" not in data:
+            data["expires_at"] = _iso(parent_expires)
+        elif "ttl" in data and "issued_at" not in data:
+            data["issued_at"] = _iso(float(int(now)))  # a child's ttl counts from delegation
+        if "issuer" not in data and parent.principal is not None:
+            data["issuer"] = parent.principal
+        data.pop("signature", None)  # a delegated manifest is bound by its chain, not signed
+        manifest = Manifest.model_validate(data, _lines=lines, _source=source)
+
+    chain_tasks = [link.task for link in parent._links]
+    if manifest.task in chain_tasks:
+        raise ManifestError(
+            f"task: a child's task id must differ from every task in its chain "
+            f"({', '.join(repr(t) for t in chain_tasks)}); leave it out to derive "
+            f"'{parent.task}/sub-...' or choose another",
+            source=source,
+        )
+
+    if manifest.expires_ts > parent_expires:
+        if not cap_expiry:
+            raise ManifestError(
+                f"expires_at: the child would end at {_iso(manifest.expires_ts)}, after its parent "
+                f"(task {parent.task!r}) at {_iso(parent_expires)}",
+                source=source,
+            )
+        capped = manifest.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        capped.pop("ttl", None)
+        capped.pop("signature", None)
+        capped["expires_at"] = _iso(parent_expires)
+        if manifest.issued_at is not None:
+            capped["issued_at"] = manifest.issued_at.isoformat().replace("+00:00", "Z")
+        manifest = Manifest.model_validate(capped, _source=source)
+
+    problems = _tool_problems(manifest, parent) + _budget_problems(manifest, parent)
+    if problems:
+        raise ManifestError(problems, source=source)
+
+    if require_narrower:
+        from .._narrowing._narrower import narrower
+
+        report = narrower(manifest, parent.manifest, budgets=False, expiry=False)
+        if report.verdict != "narrower":
+            raise ManifestError(
+                [f"{f.where}: {f.status}: {f.detail}" for f in report.problems()]
+                or ["the child is not provably narrower than its parent"],
+                source=source,
+            )
+
+    return Guard(
+        manifest,
+        mode=parent.mode,
+        record_values=parent.record_values,
+        audit=parent.audit,
+        tracer_provider=parent.tracer_provider,
+        meter_provider=parent.meter_provider,
+        _parent=parent,
+    )
+
+
+def _tool_problems(manifest: Manifest, parent: Guard) -> list[str]:
+    problems = []
+    for tool in manifest.tools:
+        for link in parent._links:
+            if tool not in link.tools:
+                granted = ", ".join(sorted(link.tools)) or "none"
+                problems.append(
+                    f"tools.{tool}: a child may name only tools its parent grants; the delegation "
+                    f"for task {link.task!r} does not grant {tool!r} (it grants: {granted})"
+                )
+                break
+    return problems
+
+
+def _budget_problems(manifest: Manifest, parent: Guard) -> list[str]:
+    child_scopes = budget_scopes(manifest.compiled())
+    if not child_scopes:
+        return []
+    ancestors = [(link, budget_scopes(link)) for link in parent._links]
+    keys = [(link.task, scope) for link, scopes in ancestors for scope in scopes]
+    used = dict(zip(keys, parent.store.used(keys), strict=True)) if keys else {}
+    problems = []
+    for scope, (kind, limit, tools) in sorted(child_scopes.items()):
+        for link, scopes in ancestors:
+            for a_scope, (a_kind, a_limit, a_tools) in sorted(scopes.items()):
+                if a_kind != kind or not tools <= a_tools:
+                    continue
+                spent = used.get((link.task, a_scope), 0.0)
+                remaining = max(a_limit - spent, 0.0)
+                if limit > remaining:
+                    problems.append(
+                        f"{scope_location(scope, kind, tools)}: the child asks for {_num(limit)} but task "
+                        f"{link.task!r} has only {_num(remaining)} left of its {a_scope!r} budget "
+                        f"({_num(spent)} of {_num(a_limit)} used)"
+                    )
+    return problems

@@ -1,0 +1,155 @@
+"""Open a budget store from a URL.
+The CLI commands over a store (``guardrail revoke`` / ``guardrail usage``) are in ``guardrail._cli._stores``.
+
+URLs::
+
+    memory:                          this process's MemoryStore (the one guards use by default)
+    sqlite:///abs/path/guardrail.db  SQLiteStore on an absolute path (sqlite:////abs/... works too)
+    sqlite:relative/guardrail.db     SQLiteStore on a path relative to the working directory
+    redis://[[user]:password@]host:port/db, rediss://..., unix:///path/redis.sock?db=0
+                                     RedisStore
+
+Query parameters understood by every persistent store: ``attempts``, ``deadline`` (seconds),
+``grace`` (seconds kept after a manifest expires). SQLite also takes ``timeout`` (busy timeout,
+seconds) and ``synchronous`` (``normal`` or ``full``); Redis takes ``prefix``, ``socket_timeout``,
+and any other parameter redis-py's ``Redis.from_url`` understands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from ._retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ._memory import BudgetStore
+
+__all__ = ["open_store", "redact_url"]
+
+T = TypeVar("T")
+
+
+_COMMON = {"attempts", "deadline", "grace"}
+
+
+# Query parameters redis-py itself understands in a URL; any other is a typo, and an error.
+_REDIS_PY_PARAMS = {
+    "db", "socket_timeout", "socket_connect_timeout", "socket_read_size", "socket_keepalive",
+    "retry_on_timeout", "max_connections", "health_check_interval", "timeout", "protocol",
+    "client_name", "username", "password", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path",
+    "ssl_ca_data", "ssl_certfile", "ssl_keyfile", "ssl_password", "ssl_check_hostname",
+    "ssl_min_version",
+}  # fmt: skip
+
+
+def _retry_from(params: dict[str, str]) -> RetryPolicy:
+    kwargs: dict[str, Any] = {}
+    kwargs.update(_pop_number(params, "attempts", int))
+    kwargs.update(_pop_number(params, "deadline", float))
+    return RetryPolicy(**kwargs)
+
+
+def _pop_float(params: dict[str, str], name: str) -> dict[str, float]:
+    return _pop_number(params, name, float)
+
+
+def _pop_number(params: dict[str, str], name: str, kind: Callable[[str], T]) -> dict[str, T]:
+    if name not in params:
+        return {}
+    raw = params.pop(name)
+    try:
+        return {name: kind(raw)}
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"store URL parameter {name} must be {what}, got {raw!r}") from None
+
+
+def open_store(url: str) -> BudgetStore:
+    """Open the budget store a URL names (see the module docstring). Raises ``ValueError`` for a
+    URL it does not understand; opening a Redis store does not connect yet."""
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("store URL must be a non-empty string such as 'sqlite:///var/lib/guardrail.db'")
+    url = url.strip()
+    scheme, sep, _ = url.partition(":")
+    scheme = scheme.lower()
+    if not sep:
+        raise ValueError(
+            f"store URL {url!r} has no scheme: use memory:, sqlite:///path or redis://host:port/db"
+        )
+
+    if scheme == "memory":
+        if url.lower() not in ("memory:", "memory://"):
+            raise ValueError(f"memory store URL takes no path or parameters: {url!r}")
+        from ._memory import default_store
+
+        # the process-wide store: guards opened from the same URL must share budgets
+        return default_store()
+
+    if scheme == "sqlite":
+        return _open_sqlite(url)
+
+    if scheme in ("redis", "rediss", "unix"):
+        return _open_redis(url)
+
+    raise ValueError(
+        f"unknown store URL scheme {scheme!r} in {redact_url(url)!r}: use memory:, sqlite:///path or redis://host:port/db"
+    )
+
+
+def _open_sqlite(url: str) -> BudgetStore:
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ValueError(
+            f"sqlite URL {url!r} names a host {parts.netloc!r}: "
+            "use sqlite:///abs/path.db or sqlite:relative/path.db"
+        )
+    path = unquote(parts.path)
+    if url[len("sqlite:") :].startswith("//") and not path.startswith("/"):
+        raise ValueError(f"sqlite URL {url!r} has no path")
+    if not path or path in ("/", ":memory:", "/:memory:"):
+        raise ValueError(f"sqlite URL {url!r} needs a file path (an in-memory database cannot be shared)")
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = set(params) - (_COMMON | {"timeout", "synchronous"})
+    if unknown:
+        raise ValueError(f"unknown sqlite store parameter(s): {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {"retry": _retry_from(params)}
+    kwargs.update(_pop_float(params, "grace"))
+    kwargs.update(_pop_float(params, "timeout"))
+    if "synchronous" in params:
+        kwargs["synchronous"] = params.pop("synchronous")
+    from ._sqlite import SQLiteStore
+
+    return SQLiteStore(path, **kwargs)
+
+
+def _open_redis(url: str) -> BudgetStore:
+    parts = urlsplit(url)
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k: v for k, v in params if k in _COMMON | {"prefix", "socket_timeout"}}
+    rest = [(k, v) for k, v in params if k not in ours]
+    unknown = {k for k, _ in rest} - _REDIS_PY_PARAMS
+    if unknown:
+        raise ValueError(f"unknown redis store parameter(s): {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {"retry": _retry_from(ours)}
+    kwargs.update(_pop_float(ours, "grace"))
+    kwargs.update(_pop_float(ours, "socket_timeout"))
+    if "prefix" in ours:
+        kwargs["prefix"] = ours.pop("prefix")
+    client_url = urlunsplit(parts._replace(query=urlencode(rest)))
+    try:
+        from ._redis import RedisStore
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the Redis store needs redis-py: pip install 'task-guardrail[redis]'") from exc
+    return RedisStore(client_url, **kwargs)
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
