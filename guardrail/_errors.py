@@ -39,10 +39,15 @@ class AuditLogError(GuardrailError, OSError):
 
 
 class DelegationDenied(GuardrailError, PermissionError):
-    """A call the delegation does not grant. `denial` says why."""
+    """A call the delegation does not grant. `denial` says why.
 
-    def __init__(self, denial: Denial) -> None:
+    `guard` is the guard whose decision raised it (None when built by hand): adapters use
+    `Guard.owns(exc)` to tell their own guard's denial from a `DelegationDenied` that the tool
+    itself raised (a tool that calls another guarded tool), which is the tool's error."""
+
+    def __init__(self, denial: Denial, *, guard: object | None = None) -> None:
         self.denial = denial
+        self.guard = guard
         super().__init__(str(denial))
 
 
@@ -79,6 +84,6 @@ _BY_CODE: dict[str, type[DelegationDenied]] = {
 }
 
 
-def exception_for(denial: Denial) -> DelegationDenied:
+def exception_for(denial: Denial, *, guard: object | None = None) -> DelegationDenied:
     """The most specific `DelegationDenied` subclass for a denial."""
-    return _BY_CODE.get(denial.code, DelegationDenied)(denial)
+    return _BY_CODE.get(denial.code, DelegationDenied)(denial, guard=guard)

@@ -70,8 +70,9 @@ class Denial(BaseModel):
     def to_model_json(self) -> str:
         return json.dumps(self.for_model(), ensure_ascii=False)
 
-    def to_exception(self) -> DelegationDenied:
-        return exception_for(self)
+    def to_exception(self, *, guard: object | None = None) -> DelegationDenied:
+        """The matching `DelegationDenied` subclass; `guard`: the guard raising it (see `Guard.owns`)."""
+        return exception_for(self, guard=guard)
 
     def __str__(self) -> str:
         return f"{self.code.value}: {self.message}"

@@ -551,7 +551,7 @@ class Guard:
         tel.annotate(span, decision)
         if decision.blocks:
             assert decision.denial is not None
-            raise decision.denial.to_exception()
+            raise decision.denial.to_exception(guard=self)
 
     def _retrying(self, tool: str) -> dict[str, Any] | None:
         """tenacity settings for a tool whose grant says `retry:`, else None."""
@@ -740,6 +740,12 @@ class Guard:
 
         guard: Guard = delegate(self, child, **options)
         return guard
+
+    def owns(self, exc: BaseException) -> bool:
+        """True when `exc` is the `DelegationDenied` this guard raised for one of its own decisions
+        (`invoke`, `ainvoke`, `wrap`), False for anything else: in particular for a
+        `DelegationDenied` that the tool itself raised, which is the tool's own error."""
+        return isinstance(exc, DelegationDenied) and exc.guard is self
 
     # -- lifetime -------------------------------------------------------------------------
 

@@ -393,3 +393,25 @@ def test_manifest_digest_is_the_loaded_one() -> None:
     assert guard.manifest.digest == Manifest.model_validate(data).digest
     denial = guard.check("nope").denial
     assert denial is not None and denial.manifest_digest == guard.manifest.digest
+
+
+def test_owns_tells_the_guards_own_denial_from_one_the_tool_raised() -> None:
+    from guardrail import DelegationDenied, Guard, MemoryStore
+
+    outer = Guard({"task": "own-1", "ttl": "5m", "tools": {"a": {}, "b": {"args": {"x": {"max": 1}}}}},
+                  store=MemoryStore())
+    inner = Guard({"task": "own-2", "ttl": "5m", "tools": {}}, store=MemoryStore())
+
+    def tool_that_calls_a_guarded_tool() -> None:
+        inner.invoke("c", lambda: None)  # denied by the inner guard: the tool's own error
+
+    with pytest.raises(DelegationDenied) as from_tool:
+        outer.invoke("a", tool_that_calls_a_guarded_tool)
+    assert not outer.owns(from_tool.value)
+    assert inner.owns(from_tool.value)
+    with pytest.raises(DelegationDenied) as own:
+        outer.invoke("b", lambda x: x, {"x": 2})
+    assert outer.owns(own.value)
+    assert own.value.denial.code == "argument_invalid"
+    assert not outer.owns(ValueError("x"))
+    assert not outer.owns(DelegationDenied(own.value.denial))  # built by hand: nobody's
