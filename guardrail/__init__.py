@@ -24,7 +24,7 @@ from ._errors import (
 from ._manifest._models import Budget, Constraint, Manifest, ToolGrant, UrlSpec, parse_duration
 from ._manifest._schema import json_schema_defaults
 from ._manifest._templates import render_template
-from ._narrowing._narrower import Finding, NarrowerReport, narrower
+from ._narrowing import Finding, NarrowerReport, narrower
 from ._outcome import BudgetUse, Decision, Denial, DenialCode, Outcome
 from ._runtime._guard import AuditSink, Guard, Mode
 from ._signing._files import key_id, sign_file, verify_file, verify_manifest, write_keypair

@@ -26,7 +26,7 @@ def _print_error(exc: BaseException) -> None:
 
 
 def _cmd_narrower(ns: argparse.Namespace) -> int:
-    from .._narrowing._narrower import narrower
+    from .._narrowing import narrower
 
     try:
         child = Manifest.from_file(ns.child)

@@ -143,7 +143,7 @@ def delegate(
         raise ManifestError(problems, source=source)
 
     if require_narrower:
-        from .._narrowing._narrower import narrower
+        from .._narrowing import narrower
 
         report = narrower(manifest, parent.manifest, budgets=False, expiry=False)
         if report.verdict != "narrower":

@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from guardrail import Constraint, Guard, ManifestError, MemoryStore
-from guardrail._narrowing._narrower import Finding, NarrowerReport, narrower, regex_samples
+from guardrail._narrowing import Finding, NarrowerReport, narrower, regex_samples
 
 OK: Final = "ok"
 WIDER: Final = "wider"
