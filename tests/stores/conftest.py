@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from store_support import RedisServer, Workers, start_redis, unique_prefix
 
 from guardrail import BudgetStore
 from guardrail._stores._url import open_store
+from tests.stores.support import RedisServer, Workers, start_redis, unique_prefix
 
 KINDS = ["memory", "sqlite", "redis"]
 SHARED = ["sqlite", "redis"]

@@ -4,7 +4,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from telemetry_support import Telemetry
+
+from tests.telemetry.support import Telemetry
 
 # arize-phoenix-client installs a pytest plugin that claims the `phoenix` marker and records every
 # test marked with it as a Phoenix experiment run (over the network, to PHOENIX_COLLECTOR_ENDPOINT

@@ -1,0 +1,40 @@
+"""The README's Python examples run as written (each in a fresh interpreter, from the repo root)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# The delegation section's blocks build on each other (and on shell blocks): its own test runs them.
+TEXT = re.sub(
+    r"<!-- delegation-examples:start.*?<!-- delegation-examples:end -->", "",
+    (ROOT / "README.md").read_text("utf-8"), flags=re.S,
+)
+BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
+
+
+def test_readme_has_python_examples() -> None:
+    assert len(BLOCKS) >= 1
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_readme_python_block_runs(index: int) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKS[index]],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_readme_ten_line_example_prints_the_denials() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKS[0]], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert "argument_invalid amount max: 50" in result.stdout
+    assert "tool_not_allowed" in result.stdout
+    assert "'used': 45.0" in result.stdout

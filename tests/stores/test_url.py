@@ -1,0 +1,228 @@
+"""open_store URLs, the retry policy, and the CLI's store functions."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from guardrail import Charge, RetryPolicy, StoreUnavailable, default_store, open_store
+from guardrail._cli._stores import format_usage, task_usage
+from guardrail._stores._redis import RedisStore
+from guardrail._stores._sqlite import SQLiteStore
+from tests.stores.support import RedisServer
+
+
+def test_memory_urls() -> None:
+    # the process-wide store, so that two guards opened from the URL cannot reset a budget
+    assert open_store("memory:") is open_store(" memory:// ") is default_store()
+
+
+def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    absolute = open_store(f"sqlite://{tmp_path}/a.db")
+    assert isinstance(absolute, SQLiteStore) and absolute.path == tmp_path / "a.db"
+    absolute.close()
+    # the SQLAlchemy spelling of an absolute path names the same file
+    four = open_store(f"sqlite:///{tmp_path}/a.db?timeout=2&synchronous=full&grace=10&attempts=5&deadline=2")
+    assert isinstance(four, SQLiteStore)
+    assert four.path.resolve() == (tmp_path / "a.db").resolve()
+    assert (four.grace, four.retry.attempts, four.retry.deadline) == (10.0, 5, 2.0)
+    four.close()
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:sub%20dir.db")
+    assert isinstance(relative, SQLiteStore)
+    relative.consume([Charge("t", "calls", 1.0, 2.0)], expires_at=time.time() + 60)
+    relative.close()
+    assert (tmp_path / "sub dir.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "non-empty"),
+        ("/tmp/x.db", "no scheme"),
+        ("postgres://db/x", "unknown store URL scheme 'postgres'"),
+        ("memory:x", "takes no path"),
+        ("sqlite://host/x.db", "names a host"),
+        ("sqlite://", "no path"),
+        ("sqlite:///:memory:", "needs a file path"),
+        ("sqlite:///tmp/x.db?prefix=a", "unknown sqlite store parameter"),
+        ("sqlite:///tmp/x.db?attempts=0", "attempts must be at least 1"),
+        ("redis://localhost/0?deadline=-1", "deadline must be"),
+        ("redis://localhost/0?attempts=three", "attempts must be an integer, got 'three'"),
+        ("sqlite:///tmp/x.db?grace=soon", "grace must be a number"),
+        ("redis://localhost/0?prefx=app1", "unknown redis store parameter.*prefx"),
+    ],
+)
+def test_bad_urls_are_refused(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        open_store(url)
+
+
+def test_an_unknown_scheme_message_hides_the_password() -> None:
+    with pytest.raises(ValueError) as caught:
+        open_store("postgres://alice:hunter2@db/x")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_redis_urls(redis_server: RedisServer) -> None:
+    store = open_store(f"{redis_server.url}?prefix=app1&grace=30&attempts=2&deadline=0.5&socket_timeout=0.25")
+    assert isinstance(store, RedisStore)
+    assert (store.prefix, store.grace, store.retry.attempts, store.retry.deadline) == ("app1", 30.0, 2, 0.5)
+    # parameters of redis-py itself pass through
+    other = open_store(f"redis://127.0.0.1:{redis_server.port}/3?prefix=app2&client_name=guard-test")
+    assert isinstance(other, RedisStore)
+    other.consume([Charge("t", "calls", 1.0, 2.0)], expires_at=time.time() + 60)
+    client = redis_server.client()
+    assert any(c.get("name") == "guard-test" and str(c.get("db")) == "3" for c in client.client_list())
+    client.select(3)
+    assert client.exists("app2:usage:t") == 1
+    client.close()
+    store.close()
+    other.close()
+
+
+def test_task_usage_on_a_fresh_and_a_revoked_task(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/g.db"
+    assert task_usage(url, "nothing") == {"task": "nothing", "revoked": None, "usage": {}}
+    assert format_usage(task_usage(url, "nothing")) == "task: nothing\nrevoked: no\nusage: nothing charged"
+    with SQLiteStore(tmp_path / "g.db") as store:
+        store.consume([Charge("t", "sum.amount", 12.5, 100.0)], expires_at=time.time() + 60)
+        store.revoke("t")
+    assert format_usage(task_usage(url, "t")).splitlines() == [
+        "task: t",
+        "revoked: yes (no reason given)",
+        "usage:",
+        "  sum.amount  12.5",
+    ]
+
+
+# --- the retry policy ----------------------------------------------------------------------
+
+
+class Flaky:
+    """Fails with `error` the first `failures` calls, then answers."""
+
+    def __init__(self, failures: int, error: BaseException) -> None:
+        self.failures = failures
+        self.error = error
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return "ok"
+
+
+def test_a_transient_fault_is_retried_until_it_passes() -> None:
+    flaky = Flaky(2, ConnectionError("down"))
+    assert RetryPolicy(attempts=3, deadline=5).run(flaky, (ConnectionError,), what="op") == "ok"
+    assert flaky.calls == 3
+
+
+def test_attempts_run_out() -> None:
+    flaky = Flaky(5, ConnectionError("down"))
+    with pytest.raises(StoreUnavailable, match="op: down") as caught:
+        RetryPolicy(attempts=3, deadline=5).run(flaky, (ConnectionError,), what="op")
+    assert flaky.calls == 3
+    assert isinstance(caught.value.__cause__, ConnectionError)
+
+
+def test_the_deadline_stops_retries_that_could_not_start_in_time() -> None:
+    flaky = Flaky(5, ConnectionError("down"))
+    with pytest.raises(StoreUnavailable):
+        RetryPolicy(attempts=10, deadline=0.0).run(flaky, (ConnectionError,), what="op")
+    assert flaky.calls == 1
+    slow = Flaky(5, ConnectionError("down"))
+    with pytest.raises(StoreUnavailable):
+        # every wait is at least 0.2 s, so no second try fits in 0.1 s
+        RetryPolicy(attempts=10, deadline=0.1, initial=0.2, max_wait=0.2, jitter=0).run(
+            slow, (ConnectionError,), what="op"
+        )
+    assert slow.calls == 1
+
+
+def test_a_fatal_error_is_not_retried_and_anything_else_passes_through() -> None:
+    fatal = Flaky(5, PermissionError("no"))
+    with pytest.raises(StoreUnavailable, match="no"):
+        RetryPolicy().run(fatal, (ConnectionError,), fatal=(PermissionError,), what="op")
+    assert fatal.calls == 1
+    # a fatal error after a transient one is not retried either
+    mixed_errors = iter([ConnectionError("down"), PermissionError("no")])
+
+    def mixed() -> str:
+        raise next(mixed_errors)
+
+    with pytest.raises(StoreUnavailable, match="no"):
+        RetryPolicy().run(mixed, (ConnectionError,), fatal=(PermissionError,), what="op")
+    bug = Flaky(5, KeyError("bug"))
+    with pytest.raises(KeyError):
+        RetryPolicy().run(bug, (ConnectionError,), what="op")
+    assert bug.calls == 1
+
+
+def test_a_retry_policy_must_make_sense() -> None:
+    with pytest.raises(ValueError, match="attempts"):
+        RetryPolicy(attempts=0)
+    with pytest.raises(ValueError, match="jitter"):
+        RetryPolicy(jitter=float("inf"))
+
+
+# --- the `guardrail revoke` and `guardrail usage` commands ----------------------------------
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    from guardrail._cli import main
+
+    return main(list(argv))
+
+
+def test_cli_revoke_and_usage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite://{tmp_path}/g.db"
+    with SQLiteStore(tmp_path / "g.db") as store:
+        store.consume([Charge("refund-1", "calls", 1.0, 5.0)], expires_at=time.time() + 60)
+    argv = ["revoke", "--store", url, "--reason", "ops said so", "--ttl", "1h", "refund-1"]
+    assert cli(monkeypatch, *argv) == 0
+    assert capsys.readouterr().out == f"revoked task 'refund-1' in {url}\n"
+    with SQLiteStore(tmp_path / "g.db") as store:
+        assert store.revoked(["refund-1"]) == "ops said so"
+        expiry = store._conn().execute("SELECT drop_after FROM guardrail_revoked").fetchone()[0]
+        assert expiry == pytest.approx(time.time() + 3600 + store.grace, abs=60)
+
+    monkeypatch.setenv("GUARDRAIL_STORE", url)  # the default --store
+    assert cli(monkeypatch, "usage", "--json", "refund-1") == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "task": "refund-1",
+        "revoked": "ops said so",
+        "usage": {"calls": 1.0},
+    }
+    assert cli(monkeypatch, "usage", "refund-1") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "task: refund-1",
+        "revoked: yes (ops said so)",
+        "usage:",
+        "  calls  1",
+    ]
+
+
+def test_cli_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.stores.support import free_port
+
+    monkeypatch.delenv("GUARDRAIL_STORE", raising=False)
+    assert cli(monkeypatch, "usage", "t") == 2
+    assert "--store" in capsys.readouterr().err
+    assert cli(monkeypatch, "revoke", "--store", "ftp://x", "t") == 2
+    assert "unknown store URL scheme" in capsys.readouterr().err
+    assert cli(monkeypatch, "revoke", "--store", f"sqlite://{tmp_path}/g.db", "--ttl", "soon", "t") == 2
+    assert "--ttl" in capsys.readouterr().err
+    down = f"redis://127.0.0.1:{free_port()}/0?attempts=1"
+    assert cli(monkeypatch, "usage", "--store", down, "t") == 4
+    assert "store unavailable" in capsys.readouterr().err
+    assert cli(monkeypatch, "revoke", "--store", down, "t") == 4
