@@ -1,22 +1,23 @@
 """Cost of one guard check against baselines doing the same comparisons, measured in one run.
 
-    python benchmarks/bench_core.py            # prints a Markdown table of medians and ratios
+    python benchmarks/bench_core.py [--quick] [--json] [--rounds 21] [--number 10000]
 
 Every row checks the same rule: tool `send_refund` of a 5-tool manifest (3 constraints per tool),
 with `order_id` equal to a value, `amount` a number in [0, 50] (bools excluded), `currency` one
-of EUR/GBP, and no other argument. Ratios are against the hand-written check in the same run.
+of EUR/GBP, and no other argument. Ratios are against the hand-written check in the same run
+(benchmarks/_harness.py). Every baseline is built once, outside the timed call, as the guard's
+manifest is: the pydantic model, the compiled schemas, and Cedar's parsed policy set. One more
+Cedar row parses the policy text on every call (what `is_authorized(request, "<text>", ...)` does).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
-import timeit
-from collections.abc import Callable
 from typing import Any, Literal
 
+from _harness import Case, add_arguments, measure, report
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from guardrail import Guard, Manifest, MemoryStore
@@ -98,16 +99,16 @@ REFUND_SCHEMA = {
 }
 
 
-def build_rows(quick: bool) -> list[tuple[str, Callable[[], Any]]]:
+def build_cases(number: int) -> list[Case]:
     store = MemoryStore()
     guard = Guard(typical_manifest(), store=store)
     big = Guard(Manifest.model_validate(typical_manifest(10_000) | {"task": "bench-big"}), store=store)
-    rows: list[tuple[str, Callable[[], Any]]] = [
-        ("hand-written if (baseline)", lambda: hand_written("send_refund", ARGS)),
-        ("guard.check, 5 tools", lambda: guard.check("send_refund", ARGS)),
-        ("guard.check, 10,005 tools", lambda: big.check("send_refund", ARGS)),
-        ("guard.authorize, 5 tools (no budget)", lambda: guard.authorize("send_refund", ARGS)),
-        ("pydantic model_validate", lambda: pydantic_check("send_refund", ARGS)),
+    cases = [
+        Case(BASELINE, lambda: hand_written("send_refund", ARGS)),
+        Case("guard.check, 5 tools", lambda: guard.check("send_refund", ARGS)),
+        Case("guard.check, 10,005 tools", lambda: big.check("send_refund", ARGS)),
+        Case("guard.authorize, 5 tools (no budget)", lambda: guard.authorize("send_refund", ARGS)),
+        Case("pydantic model_validate", lambda: pydantic_check("send_refund", ARGS)),
     ]
     try:
         import fastjsonschema
@@ -123,57 +124,65 @@ def build_rows(quick: bool) -> list[tuple[str, Callable[[], Any]]]:
                 return False
             return True
 
-        rows.append(("fastjsonschema", fjs))
+        cases.append(Case("fastjsonschema", fjs))
     except ImportError:
         print("(fastjsonschema not installed: pip install '.[bench]')", file=sys.stderr)
     try:
         import jsonschema
 
         validator = jsonschema.Draft202012Validator(REFUND_SCHEMA)
-        rows.append(("jsonschema", lambda: validator.is_valid(ARGS)))
+        cases.append(Case("jsonschema", lambda: validator.is_valid(ARGS)))
     except ImportError:
         pass
-    if not quick:
-        try:
-            import cedarpy
+    try:
+        import cedarpy
+    except ImportError:
+        print("(cedarpy not installed: pip install '.[bench]')", file=sys.stderr)
+    else:
+        cases += cedar_cases(cedarpy, number)
+    for case in cases:  # every row times an allowed call; a denial would measure something else
+        assert case.fn is not None
+        outcome = case.fn()
+        assert getattr(outcome, "allowed", outcome) is True, f"{case.name} must allow {ARGS}"
+    return cases
 
-            policy = """permit(principal, action == Action::"send_refund", resource)
-            when { context.order_id == "ORD-004711" && context.amount >= 0 && context.amount <= 50 &&
-                   ["EUR", "GBP"].contains(context.currency) };"""
-            request = {"principal": 'User::"bot"', "action": 'Action::"send_refund"',
-                       "resource": 'Tool::"refunds"',
-                       "context": {"order_id": "ORD-004711", "amount": 42, "currency": "EUR"}}
-            rows.append(("Cedar (cedarpy)", lambda: cedarpy.is_authorized(request, policy, [])))
-        except ImportError:
-            pass
-    return rows
+
+CEDAR_POLICY = """permit(principal, action == Action::"send_refund", resource)
+when { context.order_id == "ORD-004711" && context.amount >= 0 && context.amount <= 50 &&
+       ["EUR", "GBP"].contains(context.currency) };"""
+CEDAR_REQUEST = {"principal": 'User::"bot"', "action": 'Action::"send_refund"',
+                 "resource": 'Tool::"refunds"',
+                 "context": {"order_id": "ORD-004711", "amount": 42, "currency": "EUR"}}
+
+
+def cedar_cases(cedarpy: Any, number: int) -> list[Case]:
+    def allowed(policies: Any, entities: Any) -> bool:
+        return bool(cedarpy.is_authorized(CEDAR_REQUEST, policies, entities).allowed)
+
+    slow = max(number // 20, 50)  # Cedar rows are 10-300x slower: fewer calls keep rounds short
+    cases = []
+    if hasattr(cedarpy, "PolicySet"):  # cedarpy >= 4.12 takes pre-parsed policies and entities
+        policies = cedarpy.PolicySet.from_str(CEDAR_POLICY)
+        entities = cedarpy.Entities.from_json_str("[]")
+        cases.append(Case("Cedar (cedarpy), pre-parsed policy", lambda: allowed(policies, entities),
+                          number=slow))
+    else:
+        print("(this cedarpy cannot pre-parse a policy: only the row that parses it runs)",
+              file=sys.stderr)
+    cases.append(Case("Cedar (cedarpy), parsing the policy every call",
+                      lambda: allowed(CEDAR_POLICY, []), number=slow))
+    return cases
+
+
+BASELINE = "hand-written if"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer rounds, no Cedar")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser, rounds=21, number=10_000)
     ns = parser.parse_args(argv)
-    number, rounds = (2_000, 7) if ns.quick else (10_000, 21)
-    rows = build_rows(ns.quick)
-    # Rows are interleaved round by round and each ratio is taken within its round, so that a
-    # drifting clock or a noisy neighbour moves the baseline and the row together.
-    seconds: dict[str, list[float]] = {name: [] for name, _ in rows}
-    ratios: dict[str, list[float]] = {name: [] for name, _ in rows}
-    for _ in range(rounds):
-        base = 0.0
-        for i, (name, fn) in enumerate(rows):
-            n = number if "Cedar" not in name else max(number // 100, 50)
-            t = timeit.timeit(fn, number=n) / n
-            if i == 0:
-                base = t
-            seconds[name].append(t)
-            ratios[name].append(t / base)
-    print(f"Python {sys.version.split()[0]}; medians over {rounds} interleaved rounds\n")
-    print("| check | median (us) | x hand-written |")
-    print("| --- | ---: | ---: |")
-    for name, _ in rows:
-        median = statistics.median(seconds[name])
-        print(f"| {name} | {median * 1e6:.2f} | {statistics.median(ratios[name]):.1f}x |")
+    result = measure(build_cases(ns.number), baseline=BASELINE, ns=ns)
+    report(result, ns, title="One check of the same rule, side by side", label="check")
     return 0
 
 

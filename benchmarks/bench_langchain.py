@@ -1,9 +1,10 @@
 """How much a guard adds to a LangChain tool call: `tool.invoke` guarded vs unguarded.
 
-    python benchmarks/bench_langchain.py [--rounds 30] [--calls 300] [--sdk]
+    python benchmarks/bench_langchain.py [--quick] [--json] [--rounds 30] [--number 300] [--sdk]
 
 Both tools are timed in the same run, interleaved round by round so that drift in the machine
-affects both alike; the median time per call of each, and their ratio, are printed. The call is
+affects both alike (benchmarks/_harness.py); the median time per call of each, and their ratio
+within each round, are printed. The call is
 the one an agent makes: a model tool call (`{"type": "tool_call", ...}`) that returns a
 `ToolMessage`. The manifest is typical: five tools, three constraints on the called one, and a
 task budget charged on every call. Target: the guarded call costs at most 1.10x the unguarded.
@@ -15,16 +16,13 @@ By default OpenTelemetry has no SDK (the API's no-op tracer, as in an app that d
 from __future__ import annotations
 
 import argparse
-import gc
-import statistics
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
+from _harness import Case, add_arguments, measure, report
 from guardrail_langchain import guard_tools
-from langchain_core.tools import BaseTool, tool
+from langchain_core.tools import tool
 
 from guardrail import Guard, MemoryStore
 
@@ -63,27 +61,9 @@ CALL: dict[str, Any] = {
 }
 
 
-def _per_call(tool_: BaseTool, calls: int) -> float:
-    invoke = tool_.invoke
-    start = time.perf_counter()
-    for _ in range(calls):
-        invoke(CALL)
-    return (time.perf_counter() - start) / calls
-
-
-def _guard_alone(guard: Guard, calls: int) -> float:
-    """`guard.invoke` of a function that does nothing: the guard's own cost per call."""
-    invoke, args, noop = guard.invoke, CALL["args"], (lambda **_: None)
-    start = time.perf_counter()
-    for _ in range(calls):
-        invoke("read_ticket", noop, args, call_id="call-1")
-    return (time.perf_counter() - start) / calls
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds (default 30)")
-    parser.add_argument("--calls", type=int, default=300, help="calls per round and tool (default 300)")
+    add_arguments(parser, rounds=30, number=300)
     parser.add_argument("--sdk", action="store_true", help="trace with an OpenTelemetry SDK provider")
     ns = parser.parse_args(argv)
 
@@ -98,37 +78,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     [guarded] = guard_tools([read_ticket], guard)
     assert guarded.invoke(CALL).status == "success", "the benchmark call must be allowed"
-
-    runs: dict[str, list[float]] = {"unguarded": [], "guarded": [], "guard alone": []}
-    tools: dict[str, BaseTool] = {"unguarded": read_ticket, "guarded": guarded}
-    for tool_ in tools.values():  # warm up
-        _per_call(tool_, ns.calls)
-    gc.collect()
-    gc.disable()
-    try:
-        for round_ in range(ns.rounds):
-            order: list[str] = list(tools) if round_ % 2 == 0 else list(reversed(tools))
-            for name in order:
-                runs[name].append(_per_call(tools[name], ns.calls))
-            runs["guard alone"].append(_guard_alone(guard, ns.calls))
-    finally:
-        gc.enable()
-
-    median: Callable[[list[float]], float] = statistics.median
-    base, with_guard = median(runs["unguarded"]), median(runs["guarded"])
-    ratio = with_guard / base
-    tracing = "OpenTelemetry SDK provider" if ns.sdk else "no OpenTelemetry SDK"
-    print(f"LangChain tool.invoke, {ns.rounds} rounds x {ns.calls} calls, {tracing}")
-    print(f"  unguarded  {base * 1e6:8.1f} us per call (median)")
-    print(f"  guarded    {with_guard * 1e6:8.1f} us per call (median)")
-    print(f"  ratio      {ratio:8.3f}x   (target <= 1.10x)")
-    print(
-        f"  the guard's own work: {median(runs['guard alone']) * 1e6:.1f} us per call "
-        "(guard.invoke of a no-op function, same manifest)"
+    args, noop = CALL["args"], (lambda **_: None)
+    result = measure(
+        [
+            Case("unguarded", lambda: read_ticket.invoke(CALL)),
+            Case("guarded", lambda: guarded.invoke(CALL)),
+            # guard.invoke of a function that does nothing: the guard's own cost per call
+            Case("guard alone", lambda: guard.invoke("read_ticket", noop, args, call_id="call-1")),
+        ],
+        baseline="unguarded", ns=ns,
     )
-    print(
-        "  (LangChain re-reads a tool's `_run` signature on every call; the guarded tool's is\n"
-        "   cheaper to read than StructuredTool's, which offsets part of the guard's cost.)"
+    tracing = "OpenTelemetry SDK provider" if ns.sdk else "no OpenTelemetry SDK"
+    report(
+        result, ns, title=f"LangChain tool.invoke, {tracing}", label="call",
+        notes=[
+            f"\nguarded / unguarded: {result['guarded'].ratio:.3f}x (target <= 1.10x)",
+            "'guard alone' is guard.invoke of a no-op function with the same manifest.",
+            "(LangChain re-reads a tool's `_run` signature on every call; the guarded tool's is\n"
+            " cheaper to read than StructuredTool's, which offsets part of the guard's cost.)",
+        ],
     )
     return 0
 

@@ -1,11 +1,13 @@
 """Decisions per second and latency of a Guard on each budget store, side by side.
 
-    python benchmarks/bench_stores.py [--calls N] [--threads 1,8]
+    python benchmarks/bench_stores.py [--quick] [--json] [--rounds 5] [--number 4000] [--threads 1,8]
 
 Every decision is `Guard.authorize` of an allowed call that charges three budgets (task calls,
 tool calls, a sum) and checks revocation: for SQLite and Redis that is one read and one atomic
 write per decision. The script starts its own redis-server (Debian's `redis-server` must be on
-PATH) on a free loopback port in a temporary directory and stops it at the end.
+PATH) on a free loopback port in a temporary directory and stops it at the end. Rows run
+interleaved round by round (benchmarks/_harness.py); ratios are to the memory store on one thread
+in the same round. `--number` decisions per round are spread over the row's threads.
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ import argparse
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import redis
+from _harness import Case, Row, add_arguments, measure, report
 
 from guardrail import BudgetStore, Guard, MemoryStore
 from guardrail._stores._redis import RedisStore
@@ -87,81 +89,103 @@ def redis_server(directory: Path, appendfsync: str) -> Iterator[str]:
             proc.wait()
 
 
-def measure(store: BudgetStore, threads: int, calls: int) -> tuple[float, float, float]:
-    """(decisions per second, median latency µs, p99 latency µs) of `calls` decisions in total."""
-    guard = Guard(MANIFEST, store=store)
-    for _ in range(200):  # warm up: connections, statement caches, the script cache
-        guard.authorize("send_refund", ARGS)
-    per_thread = calls // threads
-    latencies: list[list[int]] = [[] for _ in range(threads)]
-    barrier = threading.Barrier(threads + 1)
+def decisions(guard: Guard, threads: int, latencies: list[int]) -> Callable[[int], float]:
+    """A timer: n decisions spread over `threads` threads; returns the wall time they took and
+    appends each decision's latency (ns) to `latencies`."""
 
-    def run(i: int) -> None:
-        own = latencies[i]
-        authorize = guard.authorize
-        clock = time.perf_counter_ns
+    def timer(n: int) -> float:
+        shares = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
+        own: list[list[int]] = [[] for _ in range(threads)]
+        barrier = threading.Barrier(threads + 1)
+        failed: list[BaseException] = []
+
+        def run(i: int) -> None:
+            mine, authorize, clock = own[i], guard.authorize, time.perf_counter_ns
+            barrier.wait()
+            try:
+                for _ in range(shares[i]):
+                    t0 = clock()
+                    decision = authorize("send_refund", ARGS)
+                    mine.append(clock() - t0)
+                    if not decision.allowed:
+                        raise RuntimeError(f"unexpected denial: {decision.denial}")
+            except BaseException as exc:
+                failed.append(exc)
+
+        workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+        for worker in workers:
+            worker.start()
         barrier.wait()
-        for _ in range(per_thread):
-            t0 = clock()
-            decision = authorize("send_refund", ARGS)
-            own.append(clock() - t0)
-            if not decision.allowed:
-                raise RuntimeError(f"unexpected denial: {decision.denial}")
+        start = time.perf_counter()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - start
+        if failed:
+            raise RuntimeError("a benchmark thread failed") from failed[0]
+        for mine in own:
+            latencies.extend(mine)
+        return elapsed
 
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - start
-    flat = sorted(x for own in latencies for x in own)
-    if len(flat) != per_thread * threads:
-        raise RuntimeError("a benchmark thread failed")
-    p99 = flat[min(len(flat) - 1, int(len(flat) * 0.99))]
-    return len(flat) / elapsed, statistics.median(flat) / 1000, p99 / 1000
+    return timer
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=20_000, help="decisions per measurement")
+    add_arguments(parser, rounds=5, number=4000)
     parser.add_argument("--threads", default="1,8", help="comma-separated thread counts")
-    ns = parser.parse_args()
+    ns = parser.parse_args(argv)
     thread_counts = [int(t) for t in ns.threads.split(",")]
+    if 1 not in thread_counts:
+        thread_counts.insert(0, 1)  # the baseline row: the memory store on one thread
 
-    with tempfile.TemporaryDirectory(prefix="guardrail-bench-") as tmp:
+    latencies: dict[str, list[int]] = {}
+    with tempfile.TemporaryDirectory(prefix="guardrail-bench-") as tmp, ExitStack() as stack:
         root = Path(tmp)
         (root / "redis").mkdir()
-        with redis_server(root / "redis", "everysec") as redis_url:
-            stores: list[tuple[str, Callable[[], BudgetStore]]] = [
-                ("memory", MemoryStore),
-                ("sqlite (synchronous=normal)", lambda: SQLiteStore(root / "normal.db")),
-                ("sqlite (synchronous=full)", lambda: SQLiteStore(root / "full.db", synchronous="full")),
-                ("redis (appendfsync everysec)", lambda: RedisStore(redis_url, prefix="bench")),
-            ]
-            rows = []
-            for name, make in stores:
-                for threads in thread_counts:
-                    store = make()
-                    try:
-                        rate, p50, p99 = measure(store, threads, ns.calls)
-                    finally:
-                        store.close()
-                    rows.append((name, threads, rate, p50, p99))
-                    print(f"  measured {name}, {threads} thread(s)", file=sys.stderr)
+        redis_url = stack.enter_context(redis_server(root / "redis", "everysec"))
+        stores: list[tuple[str, Callable[[], BudgetStore]]] = [
+            ("memory", MemoryStore),
+            ("sqlite (synchronous=normal)", lambda: SQLiteStore(root / "normal.db")),
+            ("sqlite (synchronous=full)", lambda: SQLiteStore(root / "full.db", synchronous="full")),
+            ("redis (appendfsync everysec)", lambda: RedisStore(redis_url, prefix="bench")),
+        ]
+        cases = []
+        for name, make in stores:
+            store = make()
+            stack.callback(store.close)
+            guard = Guard(MANIFEST, store=store)
+            for threads in thread_counts:
+                row = f"{name}, {threads} thread{'s' if threads > 1 else ''}"
+                latencies[row] = []
+                cases.append(Case(row, timer=decisions(guard, threads, latencies[row])))
+        def forget_warmup() -> None:
+            for recorded in latencies.values():
+                recorded.clear()
 
-    print()
-    print(
-        f"Guard.authorize per store ({ns.calls} decisions each; Python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} CPUs)"
+        result = measure(cases, baseline="memory, 1 thread", ns=ns, after_warmup=forget_warmup)
+
+    def rate(row: Row) -> str:
+        return f"{1 / row.median:,.0f}"
+
+    def quantile_us(row: str, q: float) -> float:
+        flat = sorted(latencies[row])
+        return flat[min(len(flat) - 1, int(len(flat) * q))] / 1000
+
+    def quantile(q: float) -> Callable[[Row], str]:
+        return lambda row: f"{quantile_us(row.name, q):,.1f}"
+
+    report(
+        result, ns, label="store", columns={
+            "decisions/s": rate, "latency p50 (µs)": quantile(0.5), "latency p99 (µs)": quantile(0.99),
+        },
+        title=f"Guard.authorize per store, charging three budgets ({os.cpu_count()} CPUs)",
+        notes=["\nmedian (µs) is wall time per decision (all threads); latency is per call."],
+        extra={"latency_us": {
+            row: {"p50": quantile_us(row, 0.5), "p99": quantile_us(row, 0.99)} for row in latencies
+        }},
     )
-    header = f"{'store':<30} {'threads':>7} {'decisions/s':>12} {'median µs':>10} {'p99 µs':>9}"
-    print(header)
-    print("-" * len(header))
-    for name, threads, rate, p50, p99 in rows:
-        print(f"{name:<30} {threads:>7} {rate:>12,.0f} {p50:>10.1f} {p99:>9.1f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

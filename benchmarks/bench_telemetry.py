@@ -1,8 +1,8 @@
 """What the guard costs on top of the span itself, with the OpenTelemetry SDK on.
 
-    python benchmarks/bench_telemetry.py [--rounds 21] [--calls 2000] [--json]
+    python benchmarks/bench_telemetry.py [--quick] [--json] [--rounds 21] [--number 2000]
 
-Measured side by side in one run, interleaved round by round, per call:
+Measured side by side in one run, interleaved round by round (benchmarks/_harness.py), per call:
 
 - ``bare function``      the tool alone;
 - ``bare span``          the same tool inside ``tracer.start_as_current_span("execute_tool add",
@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from _harness import Case, add_arguments, measure, report
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -39,7 +38,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from guardrail import DelegationDenied, Guard, MemoryStore
+from guardrail import DelegationDenied, Guard, MemoryStore, __version__
 from guardrail._audit._log import AuditLog
 
 MANIFEST: dict[str, Any] = {
@@ -71,18 +70,9 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-def per_call(fn: Callable[[], object], calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=21)
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_arguments(parser, rounds=21, number=2000)
     ns = parser.parse_args(argv)
 
     tracer_provider = TracerProvider()
@@ -96,9 +86,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     meter_provider=meter_provider, audit=audit)
     plain = Guard(MANIFEST, store=MemoryStore())  # global no-op providers
     # The tracer the guard itself uses: same provider, same instrumentation scope.
-    from guardrail import _telemetry
-
-    tracer = _telemetry.get_tracer(tracer_provider)
+    tracer = tracer_provider.get_tracer("guardrail", __version__)
     args = {"a": 20, "b": 22}
     bad = {"a": 20, "b": -1}
 
@@ -114,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "guardrail.mode": "enforce", "guardrail.delegation.depth": 0,
         "guardrail.principal": "agent:bench",
     }
-    meter = _telemetry.get_meter(meter_provider)
+    meter = meter_provider.get_meter("guardrail", __version__)
     counter = meter.create_counter("bench.decisions")
     histogram = meter.create_histogram("bench.duration", unit="s")
     metric_attrs = {"decision": "allow", "tool": "add"}
@@ -142,58 +130,36 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         with contextlib.suppress(DelegationDenied):
             guard.invoke("add", add, bad)
 
-    variants: dict[str, Callable[[], object]] = {
-        "bare function": lambda: add(**args),
-        "bare span": bare_span,
-        "span + attributes": span_attrs,
-        "span + attrs + metrics": span_attrs_metrics,
-        "guarded": lambda: guard.invoke("add", add, args),
-        "guarded, denied": denied,
-        "guarded + audit": lambda: audited.invoke("add", add, args),
-        "guarded, no SDK": lambda: plain.invoke("add", add, args),
-    }
-    for fn in variants.values():  # warm up
-        per_call(fn, min(ns.calls, 500))
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(ns.rounds):
-        for name, fn in variants.items():
-            samples[name].append(per_call(fn, ns.calls))
+    assert guard.invoke("add", add, args) == 42 and plain.invoke("add", add, args) == 42
+    cases = [
+        Case("bare function", lambda: add(**args)),
+        Case("bare span", bare_span),
+        Case("span + attributes", span_attrs),
+        Case("span + attrs + metrics", span_attrs_metrics),
+        Case("guarded", lambda: guard.invoke("add", add, args)),
+        Case("guarded, denied", denied),
+        Case("guarded + audit", lambda: audited.invoke("add", add, args)),
+        Case("guarded, no SDK", lambda: plain.invoke("add", add, args)),
+    ]
+    result = measure(cases, baseline="bare span", ns=ns)
     tracer_provider.shutdown()
     meter_provider.shutdown()
     audit.close()
     tmp.cleanup()
 
-    span = samples["bare span"]
-    ratios = {
-        name: statistics.median(v / s for v, s in zip(values, span, strict=True))
-        for name, values in samples.items()
-    }
-    result = {
-        "rounds": ns.rounds,
-        "calls_per_round": ns.calls,
-        "median_us": {name: statistics.median(v) * 1e6 for name, v in samples.items()},
-        "median_ratio_to_bare_span": ratios,
-        "guard_added_us": statistics.median(
-            (g - s) * 1e6 for g, s in zip(samples["guarded"], span, strict=True)
-        ),
-        "guard_logic_us": statistics.median(
-            (g - s) * 1e6
-            for g, s in zip(samples["guarded"], samples["span + attrs + metrics"], strict=True)
-        ),
-    }
-    if ns.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"{ns.rounds} rounds x {ns.calls} calls, interleaved; median per call")
-        print(f"{'variant':<23} {'us/call':>9} {'x bare span':>12}")
-        for name in variants:
-            print(f"{name:<23} {result['median_us'][name]:>9.2f} {ratios[name]:>12.2f}")
-        print(f"\nguarded / bare span (median of per-round ratios): {ratios['guarded']:.2f}x, "
-              f"the guard adds {result['guard_added_us']:.2f} us per call beyond the span")
-        print(f"of which OpenTelemetry work (attributes, metrics) is "
-              f"{result['guard_added_us'] - result['guard_logic_us']:.2f} us and the guard's own "
-              f"logic {result['guard_logic_us']:.2f} us")
-    return result
+    added = result.per_round("guarded", "bare span", lambda g, s: (g - s) * 1e6)
+    logic = result.per_round("guarded", "span + attrs + metrics", lambda g, s: (g - s) * 1e6)
+    extra = {"guard_added_us": added, "guard_logic_us": logic}
+    report(
+        result, ns, title="The guard with the OpenTelemetry SDK on", label="variant", extra=extra,
+        notes=[
+            f"\nguarded / bare span (median of per-round ratios): {result['guarded'].ratio:.2f}x, "
+            f"the guard adds {added:.2f} us per call beyond the span",
+            f"of which OpenTelemetry work (attributes, metrics) is {added - logic:.2f} us and the "
+            f"guard's own logic {logic:.2f} us",
+        ],
+    )
+    return {**result.to_json(), **extra}
 
 
 if __name__ == "__main__":
