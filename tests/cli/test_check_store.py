@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
 from guardrail import Guard
 from guardrail._cli._main import main
+from guardrail.testing import task_id
 
 
 def test_check_against_a_shared_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    task = f"cli-store-{uuid.uuid4()}"
+    task = task_id("cli-store")
     manifest = tmp_path / "m.yaml"
     manifest.write_text(f"task: {task}\nttl: 1h\ntools: {{export: {{budget: {{calls: 2}}}}}}\n")
     store = f"sqlite:///{tmp_path / 'budgets.db'}"

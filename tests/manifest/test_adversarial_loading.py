@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from guardrail import Guard, Manifest, ManifestError, MemoryStore
+from guardrail.testing import task_id
 
 
 def _yaml(tools: str) -> str:
-    return f"task: adv-{uuid.uuid4().hex}\nttl: 5m\n{tools}"
+    return f"task: {task_id('adv')}\nttl: 5m\n{tools}"
 
 
 @pytest.mark.parametrize("key", ["a", "amount"])  # one character, and more than one

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 
 from guardrail import Guard, Manifest, ManifestError, MemoryStore
+from guardrail.testing import task_id
 
 TEMPLATE: dict[str, Any] = {
     "params": {"customer": "string", "tenant": "string"},
@@ -35,7 +35,7 @@ def test_a_host_parameter_cannot_become_a_wildcard() -> None:
 
 def test_ordinary_parameters_still_render() -> None:
     manifest = Manifest.from_template(
-        TEMPLATE, task=f"adv-{uuid.uuid4().hex}", customer="acme", tenant="eu"  # type: ignore[arg-type]
+        TEMPLATE, task=task_id("adv"), customer="acme", tenant="eu"  # type: ignore[arg-type]
     )
     guard = Guard(manifest, store=MemoryStore())
     assert guard.check("read_file", {"path": "/srv/customers/acme/a.txt"}).allowed

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 
 from guardrail import Guard, MemoryStore
+from guardrail.testing import task_id
 
 
 def _guard(args: dict[str, Any]) -> Guard:
-    manifest = {"task": f"adv-{uuid.uuid4().hex}", "ttl": "5m", "tools": {"fetch": {"args": args}}}
+    manifest = {"task": task_id("adv"), "ttl": "5m", "tools": {"fetch": {"args": args}}}
     return Guard(manifest, store=MemoryStore())
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 import pytest
 
-from guardrail import MemoryStore
-from tests.support.delegation import FakeClock
+from guardrail import MemoryStore, testing
+from guardrail.testing import FakeClock
 
 
 @pytest.fixture
@@ -25,7 +24,4 @@ def store() -> MemoryStore:
 def task_id() -> Callable[[str], str]:
     """Unique task ids, so tests never share budgets in a store."""
 
-    def make(prefix: str = "t") -> str:
-        return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-    return make
+    return testing.task_id

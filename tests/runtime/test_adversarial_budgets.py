@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from typing import Any
 
 import pytest
 
 from guardrail import BudgetExhausted, Guard, MemoryStore
+from guardrail.testing import task_id
 
 FIX = (
     "a default the tool runs with bypasses a sum budget on an argument that `args` does not name "
@@ -21,7 +21,7 @@ FIX = (
 
 def _manifest(tool_budget: bool) -> dict[str, Any]:
     grant: dict[str, Any] = {"allow_other_args": True, "args": {"order_id": {}}}
-    manifest: dict[str, Any] = {"task": f"adv-{uuid.uuid4().hex}", "ttl": "5m", "tools": {"refund": grant}}
+    manifest: dict[str, Any] = {"task": task_id("adv"), "ttl": "5m", "tools": {"refund": grant}}
     if tool_budget:
         grant["budget"] = {"sum": {"amount": 80}}
     else:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-
 from guardrail import Guard, MemoryStore, json_schema_defaults
+from guardrail.testing import task_id
 
 
 def test_json_schema_defaults_follow_refs_and_nesting() -> None:
@@ -25,7 +24,7 @@ def test_json_schema_defaults_follow_refs_and_nesting() -> None:
 
 
 def _guard() -> Guard:
-    manifest = {"task": f"nested-{uuid.uuid4().hex}", "ttl": "5m", "tools": {"export": {"args": {
+    manifest = {"task": task_id("nested"), "ttl": "5m", "tools": {"export": {"args": {
         "queue": {}, "options": {"fields": {"limit": {"type": "integer", "max": 50}, "verbose": {}}},
     }}}}
     return Guard(manifest, store=MemoryStore())

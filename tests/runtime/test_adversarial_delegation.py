@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 
 import pytest
 
 from guardrail import DelegationDenied, Guard, MemoryStore
+from guardrail.testing import FailingStore, task_id
 
 FIX = (
     "a parent's constraint is bypassed through a sub-agent's guard by a tool default: "
@@ -22,7 +22,7 @@ FIX = (
 def _chain() -> tuple[Guard, Guard]:
     parent = Guard(
         {
-            "task": f"adv-{uuid.uuid4().hex}",
+            "task": task_id("adv"),
             "ttl": "5m",
             "tools": {"send_refund": {"args": {"order_id": {}, "amount": {"type": "number", "max": 50}}}},
         },
@@ -58,20 +58,11 @@ def test_a_default_cannot_slip_past_a_parent_constraint_through_invoke() -> None
     assert ran == [], FIX + f" (ran with {ran})"
 
 
-class _RevokeFails(MemoryStore):
-    """A store whose revoke cannot be reached (the rest works)."""
-
-    def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
-        from guardrail._errors import StoreUnavailable
-
-        raise StoreUnavailable("store unreachable for revoke")
-
-
 def test_a_locally_revoked_parent_ends_its_sub_agents_even_if_the_store_missed_it() -> None:
     from guardrail._errors import StoreUnavailable
 
-    parent = Guard({"task": f"adv-{uuid.uuid4().hex}", "ttl": "5m", "tools": {"t": None}},
-                   store=_RevokeFails())
+    parent = Guard({"task": task_id("adv"), "ttl": "5m", "tools": {"t": None}},
+                   store=FailingStore(down={"revoke"}))  # the rest works
     child = parent.delegate({"tools": {"t": None}})
     with pytest.raises(StoreUnavailable):
         parent.revoke("incident 913")

@@ -11,9 +11,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from guardrail import (
     DelegationRevoked,
@@ -24,7 +21,8 @@ from guardrail import (
     MemoryStore,
     ToolNotAllowed,
 )
-from tests.support.delegation import EXAMPLES, FakeClock, manifest
+from guardrail.testing import CapturedSpans, FakeClock
+from tests.support.delegation import EXAMPLES, manifest
 
 TOOLKIT = ("read_file", "write_file", "delete_file", "admin_reset")
 
@@ -397,11 +395,9 @@ def test_the_child_shares_store_clock_mode_and_audit(task_id: Any) -> None:
 
 
 def test_spans_carry_the_chain(store: MemoryStore, clock: FakeClock, task_id: Any) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    root, child, grandchild = _chain(store, clock, task_id, tracer_provider=provider)
-    assert grandchild.tracer_provider is provider
+    captured = CapturedSpans()
+    root, child, grandchild = _chain(store, clock, task_id, tracer_provider=captured.provider)
+    assert grandchild.tracer_provider is captured.provider
     grandchild.invoke("read_file", lambda path: "contents", {"path": "/data/project/a"})
     with pytest.raises(ToolNotAllowed):
         grandchild.invoke("admin_reset", lambda: None, {})
@@ -409,7 +405,7 @@ def test_spans_carry_the_chain(store: MemoryStore, clock: FakeClock, task_id: An
         grandchild.invoke("write_file", lambda **kw: None,
                           {"path": "/data/project/a", "text": "x" * 101})
     assert type(err.value).__name__ == "ArgumentViolation"
-    allowed, not_granted, too_long = exporter.get_finished_spans()
+    allowed, not_granted, too_long = captured.spans()
     for span in (allowed, not_granted, too_long):
         attrs = span.attributes or {}
         assert attrs["guardrail.delegation.depth"] == 2
@@ -421,7 +417,7 @@ def test_spans_carry_the_chain(store: MemoryStore, clock: FakeClock, task_id: An
     assert (event.attributes or {})["manifest_digest"] == root.manifest.digest
     assert (too_long.attributes or {})["guardrail.denial.depth"] == 2
     root.invoke("read_file", lambda path: None, {"path": "/data/x"})
-    root_span_attrs = exporter.get_finished_spans()[-1].attributes or {}
+    root_span_attrs = captured.spans()[-1].attributes or {}
     assert root_span_attrs["guardrail.delegation.depth"] == 0
     assert "guardrail.delegation.chain" not in root_span_attrs
 

@@ -24,17 +24,10 @@ from guardrail import (
     MemoryStore,
     ToolNotAllowed,
 )
-from tests.support.decisions import FlakyStore, decide, manifest
+from guardrail.testing import FailingStore, FakeClock
+from tests.support.decisions import decide, manifest
 
 T0 = 1_900_000_000.0  # a fixed "now" for guards with a fake clock
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 TOOLS = {
@@ -46,7 +39,7 @@ TOOLS = {
 }
 
 
-def make(clock: Clock | None = None, store: Any = None, **extra: Any) -> Guard:
+def make(clock: FakeClock | None = None, store: Any = None, **extra: Any) -> Guard:
     data = manifest(TOOLS, principal="agent:bot", issuer="user:alice", **extra)
     if clock is not None and "expires_at" not in extra and "issued_at" not in extra:
         data["issued_at"] = datetime.fromtimestamp(clock.now, UTC).isoformat()
@@ -94,7 +87,7 @@ def test_revoked() -> None:
 
 
 def test_not_yet_valid_then_valid_then_expired() -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     nb = datetime.fromtimestamp(T0 + 60, UTC).isoformat()
     exp = datetime.fromtimestamp(T0 + 120, UTC).isoformat()
     guard = make(clock, not_before=nb, expires_at=exp)
@@ -122,7 +115,7 @@ def test_not_yet_valid_then_valid_then_expired() -> None:
 
 
 def test_ttl_counts_from_issued_at() -> None:
-    clock = Clock()
+    clock = FakeClock(T0)
     guard = make(clock)  # ttl 5m from issued_at = T0
     assert guard.check("read", {"id": "T-1"}).allowed
     clock.now = T0 + 299
@@ -297,7 +290,7 @@ def test_sum_argument_must_be_a_non_negative_number() -> None:
 
 
 def test_store_unavailable_everywhere() -> None:
-    store = FlakyStore(down=FlakyStore.ALL)
+    store = FailingStore()
     guard = make(store=store)
     for tool, args in (("read", {"id": "T-1"}), ("refund", {"amount": 1})):
         decision = guard.authorize(tool, args, call_id="c-u")
@@ -315,7 +308,7 @@ def test_store_unavailable_everywhere() -> None:
 
 
 def test_store_unavailable_on_charge_only() -> None:
-    store = FlakyStore(down={"consume"})
+    store = FailingStore(down={"consume"})
     guard = make(store=store)
     assert guard.authorize("read", {"id": "T-1"}).allowed  # no budget: no charge
     denial = guard.authorize("refund", {"amount": 1}).denial
@@ -326,7 +319,7 @@ def test_store_unavailable_on_charge_only() -> None:
 
 
 def test_store_unavailable_on_peek_for_check() -> None:
-    store = FlakyStore(down={"used"})
+    store = FailingStore(down={"used"})
     guard = make(store=store)
     denial = guard.check("refund", {"amount": 1}).denial
     assert denial is not None and denial.code is DenialCode.STORE_UNAVAILABLE

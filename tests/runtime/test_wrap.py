@@ -21,7 +21,8 @@ from guardrail import (
     ToolNotAllowed,
     default_store,
 )
-from tests.support.decisions import manifest, task_id
+from guardrail.testing import task_id
+from tests.support.decisions import manifest
 
 TOOLS = {
     "send_refund": {"args": {"order_id": {"starts_with": "ORD-", "required": True},

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from guardrail import Guard, Manifest, ManifestError, MemoryStore
 from guardrail._signing._files import generate_key, sign_text
+from guardrail.testing import task_id
 
 
 def test_a_changed_model_copy_of_a_signed_manifest_does_not_verify() -> None:
     key = generate_key()
-    text = f"task: adv-{uuid.uuid4().hex}\nttl: 5m\ntools:\n  read: {{args: {{q: {{max_length: 3}}}}}}\n"
+    text = f"task: {task_id('adv')}\nttl: 5m\ntools:\n  read: {{args: {{q: {{max_length: 3}}}}}}\n"
     signed = Manifest.from_yaml(sign_text(text, key, json_format=False), trusted_keys=[key.public_key()])
     # model_copy kept the private digest of the original, so the widened copy "verified" and a
     # guard built from it granted delete_all.
@@ -24,10 +23,10 @@ def test_a_changed_model_copy_of_a_signed_manifest_does_not_verify() -> None:
 
 def test_a_changed_copy_is_checked_against_its_own_rules() -> None:
     manifest = Manifest.model_validate(
-        {"task": f"adv-{uuid.uuid4().hex}", "ttl": "5m", "tools": {"read": None}}
+        {"task": task_id("adv"), "ttl": "5m", "tools": {"read": None}}
     )
     manifest.compiled()  # cached on the original
-    copy = manifest.model_copy(update={"task": f"adv-{uuid.uuid4().hex}"})
+    copy = manifest.model_copy(update={"task": task_id("adv")})
     guard = Guard(copy, store=MemoryStore())
     assert guard.task == copy.task
     assert guard.check("read", {}).denial is None

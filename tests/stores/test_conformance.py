@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guardrail import BudgetStore, Charge, Overrun
+from guardrail.testing import task_id
 
 LATER = time.time() + 3600
-
-
-def task_id() -> str:
-    return f"task-{uuid.uuid4().hex[:10]}"
 
 
 def test_a_fresh_store_has_nothing(store: BudgetStore) -> None:

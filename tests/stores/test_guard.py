@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 
 from guardrail import BudgetStore, Decision, DelegationDenied, DenialCode, Guard, RetryPolicy
 from guardrail._stores._redis import RedisStore
+from guardrail.testing import task_id
 from tests.stores.support import RedisServer, Workers
 
 
@@ -52,7 +52,7 @@ def in_worker(
 def test_budgets_are_shared_by_guards_in_every_process(
     shared_url: str, opener: Callable[[str], BudgetStore], workers: Workers
 ) -> None:
-    task = f"refund-{uuid.uuid4().hex[:8]}"
+    task = task_id("refund")
     m = manifest(task)
     # another process refunds 30 + 30 of the 80
     first = in_worker(workers, shared_url, m, "send_refund", {"amount": 30}, 2)
@@ -84,7 +84,7 @@ def test_budgets_are_shared_by_guards_in_every_process(
 def test_a_guard_revoked_in_one_process_denies_in_every_other(
     shared_url: str, opener: Callable[[str], BudgetStore], workers: Workers
 ) -> None:
-    task = f"refund-{uuid.uuid4().hex[:8]}"
+    task = task_id("refund")
     m = manifest(task)
     guard = Guard(m, store=opener(shared_url))
     assert guard.authorize("read_ticket", {"ticket_id": "T-1"}).allowed
@@ -105,7 +105,7 @@ def test_a_guard_revoked_in_one_process_denies_in_every_other(
 def test_a_guard_denies_while_its_store_is_down_and_resumes_after(own_redis_server: RedisServer) -> None:
     server = own_redis_server
     store = RedisStore(server.url, retry=RetryPolicy(attempts=2, deadline=0.5))
-    guard = Guard(manifest(f"refund-{uuid.uuid4().hex[:8]}"), store=store)
+    guard = Guard(manifest(task_id("refund")), store=store)
     for _ in range(3):
         assert guard.authorize("send_refund", {"amount": 10}).allowed
 

@@ -3,25 +3,17 @@ checks the fast path against the full path on every call it makes."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from guardrail import (
-    BudgetStore,
-    Charge,
     Constraint,
     Decision,
     Guard,
     MemoryStore,
-    Overrun,
-    StoreUnavailable,
 )
 from guardrail._policy._constraints import Rule
-
-
-def task_id(prefix: str = "core") -> str:
-    return f"{prefix}-{uuid.uuid4().hex}"
+from guardrail.testing import task_id
 
 
 def manifest(tools: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
@@ -58,46 +50,3 @@ def rule_agrees(r: Rule, value: Any) -> bool:
     verdict = bool(r.test(value))
     assert verdict == (r.violation(value) is None), (value, verdict, r.violation(value))
     return verdict
-
-
-class FlakyStore:
-    """A real `BudgetStore` over a `MemoryStore` whose methods raise `StoreUnavailable` while
-    they are listed in `down` (e.g. {"consume"} or {"consume", "used", "revoked", ...})."""
-
-    ALL = frozenset({"consume", "used", "usage", "revoke", "revoked"})
-
-    def __init__(self, down: Sequence[str] = ()) -> None:
-        self.inner = MemoryStore()
-        self.down = set(down)
-        self.calls: list[str] = []
-
-    def _gate(self, name: str) -> None:
-        self.calls.append(name)
-        if name in self.down:
-            raise StoreUnavailable(f"{name}: connection refused")
-
-    def consume(self, charges: Sequence[Charge], *, expires_at: float) -> Overrun | None:
-        self._gate("consume")
-        return self.inner.consume(charges, expires_at=expires_at)
-
-    def used(self, keys: Sequence[tuple[str, str]]) -> list[float]:
-        self._gate("used")
-        return self.inner.used(keys)
-
-    def usage(self, task: str) -> dict[str, float]:
-        self._gate("usage")
-        return self.inner.usage(task)
-
-    def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
-        self._gate("revoke")
-        self.inner.revoke(task, reason, expires_at=expires_at)
-
-    def revoked(self, tasks: Sequence[str]) -> str | None:
-        self._gate("revoked")
-        return self.inner.revoked(tasks)
-
-    def close(self) -> None:
-        pass
-
-
-assert isinstance(FlakyStore(), BudgetStore)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,11 +12,10 @@ from opentelemetry.sdk.metrics.export import (
     InMemoryMetricReader,
     NumberDataPoint,
 )
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 
-from guardrail import BudgetStore, Charge, Guard, MemoryStore, Overrun, StoreUnavailable
+from guardrail import Guard, MemoryStore
+from guardrail.testing import CapturedSpans, task_id
 
 Attrs = frozenset[tuple[str, Any]]
 
@@ -30,13 +28,13 @@ def key(**attrs: Any) -> Attrs:
 class Telemetry:
     """A private TracerProvider and MeterProvider, with what they collected."""
 
-    exporter: InMemorySpanExporter = field(default_factory=InMemorySpanExporter)
+    captured: CapturedSpans = field(default_factory=CapturedSpans)
     reader: InMemoryMetricReader = field(default_factory=InMemoryMetricReader)
-    tracer_provider: TracerProvider = field(default_factory=TracerProvider)
     meter_provider: MeterProvider = field(init=False)
 
     def __post_init__(self) -> None:
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.tracer_provider = self.captured.provider
+        self.exporter = self.captured.exporter
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
 
     def guard(self, manifest: Mapping[str, Any], **kw: Any) -> Guard:
@@ -46,7 +44,7 @@ class Telemetry:
         )
 
     def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
+        return self.captured.spans()
 
     def metrics(self) -> dict[str, list[Any]]:
         """metric name -> its data points (cumulative since the provider started)."""
@@ -78,12 +76,8 @@ class Telemetry:
         return result
 
     def shutdown(self) -> None:
-        self.tracer_provider.shutdown()
+        self.captured.shutdown()
         self.meter_provider.shutdown()
-
-
-def task_id(prefix: str = "t") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def manifest(**overrides: Any) -> dict[str, Any]:
@@ -107,35 +101,3 @@ def manifest(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
-
-
-class FailingStore:
-    """A budget store whose every call fails the way a lost backend does (or with `error`)."""
-
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error = error or StoreUnavailable("connection refused (test)")
-
-    def consume(self, charges: Sequence[Charge], *, expires_at: float) -> Overrun | None:
-        raise self.error
-
-    def used(self, keys: Sequence[tuple[str, str]]) -> list[float]:
-        raise self.error
-
-    def usage(self, task: str) -> dict[str, float]:
-        raise self.error
-
-    def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
-        raise self.error
-
-    def revoked(self, tasks: Sequence[str]) -> str | None:
-        return None  # revocation lookups succeed; charging fails
-
-    def close(self) -> None:
-        pass
-
-
-def _is_store(store: BudgetStore) -> BudgetStore:  # FailingStore must satisfy the protocol
-    return store
-
-
-_is_store(FailingStore())

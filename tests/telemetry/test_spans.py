@@ -21,9 +21,12 @@ from guardrail import (
     Guard,
     ToolNotAllowed,
 )
-from tests.telemetry.support import FailingStore, Telemetry, key, manifest
+from guardrail.testing import FailingStore
+from tests.telemetry.support import Telemetry, key, manifest
 
 GOOD = {"to": "ann@example.com", "amount": 10}
+# The store fails every charge and usage read; its revocation lookups answer (nothing revoked).
+CHARGING = FailingStore.ALL - {"revoked"}
 
 
 def send(**kwargs: Any) -> str:
@@ -164,9 +167,9 @@ CASES = [
     Case("budget_exhausted", BudgetExhausted, spent, args=GOOD,
          budget=("tools.send.calls", 3.0, 3.0), prior_allows=3),
     Case("store_unavailable", DelegationDenied,
-         lambda t: t.guard(manifest(), store=FailingStore()), args=GOOD),
+         lambda t: t.guard(manifest(), store=FailingStore(CHARGING)), args=GOOD),
     Case("internal_error", DelegationDenied,
-         lambda t: t.guard(manifest(), store=FailingStore(Boom("bug"))), args=GOOD),
+         lambda t: t.guard(manifest(), store=FailingStore(CHARGING, Boom("bug"))), args=GOOD),
 ]
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from guardrail import DelegationDenied, Guard
 from guardrail._audit._log import AuditLog
 from guardrail._telemetry._export import JsonlSpanExporter, span_to_dict
+from guardrail.testing import CapturedSpans
 from tests.telemetry.support import Telemetry, manifest
 
 MARK = "MARK-7f1c2e9a"  # a value no name, message or constraint contains
@@ -167,12 +167,8 @@ def test_record_values_records_arguments_with_secrets_redacted(
 
 
 def test_unserialisable_values_do_not_break_the_decision(tmp_path: Path) -> None:
-    provider = TracerProvider()
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    guard = Guard(manifest(tools={"f": {"args": {"x": {}}}}), tracer_provider=provider,
+    captured = CapturedSpans()
+    guard = Guard(manifest(tools={"f": {"args": {"x": {}}}}), tracer_provider=captured.provider,
                   record_values=True)
 
     class Opaque:
@@ -180,5 +176,5 @@ def test_unserialisable_values_do_not_break_the_decision(tmp_path: Path) -> None
             return "<Opaque>"
 
     assert guard.invoke("f", lambda x: "ok", {"x": Opaque()}) == "ok"
-    (span,) = exporter.get_finished_spans()
+    (span,) = captured.spans()
     assert json.loads(str(dict(span.attributes or {})["gen_ai.tool.call.arguments"])) == {"x": "<Opaque>"}

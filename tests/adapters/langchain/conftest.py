@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from guardrail import Guard, MemoryStore
+from guardrail.testing import task_id
 from tests.adapters.langchain.support import MakeGuard, Spans
 
 
@@ -16,7 +16,7 @@ from tests.adapters.langchain.support import MakeGuard, Spans
 def spans() -> Iterator[Spans]:
     recorder = Spans()
     yield recorder
-    recorder.provider.shutdown()
+    recorder.shutdown()
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def make_guard(spans: Spans) -> MakeGuard:
     def build(tools: dict[str, Any], *, budget: dict[str, Any] | None = None, **kwargs: Any) -> Guard:
         manifest: dict[str, Any] = {
             "manifest": 1,
-            "task": f"test-{uuid.uuid4()}",
+            "task": task_id("test"),
             "principal": "agent:test",
             "ttl": "5m",
             "tools": tools,

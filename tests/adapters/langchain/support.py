@@ -7,27 +7,21 @@ from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import ToolMessage
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 
 from guardrail import Guard
+from guardrail.testing import CapturedSpans
 
 MakeGuard = Callable[..., Guard]
 
 DENIAL_KEYS = {"denied", "code", "tool", "argument", "constraint", "message"}
 
 
-class Spans:
+class Spans(CapturedSpans):
     """An SDK tracer provider whose finished spans stay in memory."""
 
-    def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.provider = TracerProvider()
-        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-
     def tool_spans(self) -> list[ReadableSpan]:
-        return [s for s in self.exporter.get_finished_spans() if s.name.startswith("execute_tool ")]
+        return self.spans("execute_tool ")
 
 
 def tool_call(name: str, args: dict[str, Any], call_id: str = "call-1") -> dict[str, Any]:

@@ -4,7 +4,6 @@ key the model sends it under, so that value must be checked under `__arg1` (what
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -16,11 +15,12 @@ from langchain_core.tools import Tool
 from pydantic import BaseModel
 
 from guardrail import Guard, MemoryStore
+from guardrail.testing import task_id
 
 
 def _guard() -> Guard:
     manifest = {
-        "task": f"adv-{uuid.uuid4().hex}",
+        "task": task_id("adv"),
         "ttl": "5m",
         "tools": {"shout": {"args": {"__arg1": {"max_length": 5}}, "allow_other_args": True}},
     }
@@ -76,7 +76,7 @@ def test_a_nested_default_cannot_slip_past_a_fields_constraint() -> None:
         return "exported"
 
     manifest = {
-        "task": f"adv-{uuid.uuid4().hex}",
+        "task": task_id("adv"),
         "ttl": "5m",
         "tools": {"export": {"args": {
             "queue": {}, "options": {"fields": {"limit": {"type": "integer", "max": 50}}},
@@ -120,7 +120,7 @@ def test_middleware_checks_the_defaults_a_tool_runs_with(use_async: bool) -> Non
         return "refunded"
 
     manifest = {
-        "task": f"adv-{uuid.uuid4().hex}",
+        "task": task_id("adv"),
         "ttl": "5m",
         "tools": {"send_refund": {"args": {"order_id": {}, "amount": {"type": "number", "max": 50}}}},
     }
@@ -152,11 +152,11 @@ def test_an_inner_guarded_tool_still_checks_its_own_defaults() -> None:
         return "refunded"
 
     inner_guard = Guard({
-        "task": f"adv-{uuid.uuid4().hex}", "ttl": "5m",
+        "task": task_id("adv"), "ttl": "5m",
         "tools": {"send_refund": {"args": {"order_id": {}, "amount": {"type": "number", "max": 50}}}},
     }, store=MemoryStore())
     outer_guard = Guard({
-        "task": f"adv-{uuid.uuid4().hex}", "ttl": "5m",
+        "task": task_id("adv"), "ttl": "5m",
         "tools": {"send_refund": {"args": {"order_id": {}}, "allow_other_args": True}},
     }, store=MemoryStore())
     [inner] = guard_tools([send_refund], inner_guard)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from guardrail_langchain import guard_tools
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import tool
 
 from guardrail import ArgumentViolation, Guard, MemoryStore
+from guardrail.testing import task_id
 
 PAID: list[float] = []
 
@@ -22,7 +21,7 @@ def pay(order: str, amount: float = 1000.0, note: str = "") -> str:
 
 
 def _guard() -> Guard:
-    manifest = {"task": f"defaults-{uuid.uuid4()}", "ttl": "1h",
+    manifest = {"task": task_id("defaults"), "ttl": "1h",
                 "tools": {"pay": {"args": {"order": {}, "amount": {"max": 50}, "note": {}},
                                   "budget": {"sum": {"amount": 60}}}}}
     return Guard(manifest, store=MemoryStore())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -48,11 +47,6 @@ def _proxy_entry() -> list[str]:
 PROXY_ENTRY = _proxy_entry()
 
 TIMEOUT = 60  # seconds any one subprocess test may take before it fails (never a timing assertion)
-
-
-def task_id(prefix: str = "mcp") -> str:
-    """A unique task id: the default budget store is process-wide and keyed on it."""
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def child_env(**extra: str) -> dict[str, str]:

@@ -11,16 +11,13 @@ import anyio
 import pytest
 from guardrail_mcp import DENIAL_META_KEY, GuardedServer, denial_result
 from mcp import Client, MCPError, types
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from guardrail import Guard, MemoryStore
+from guardrail.testing import CapturedSpans, task_id
 from tests.adapters.mcp.support import (
     TIMEOUT,
     make_upstream,
     read_record,
-    task_id,
     tool_calls,
     upstream_params,
 )
@@ -158,10 +155,8 @@ async def test_a_tool_added_to_the_upstream_later_is_not_listed_and_is_denied() 
 @pytest.mark.asyncio
 async def test_shadow_mode_lists_everything_forwards_denied_calls_and_traces_them() -> None:
     calls: Calls = []
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    guard = Guard(manifest(), store=MemoryStore(), mode="shadow", tracer_provider=provider)
+    captured = CapturedSpans()
+    guard = Guard(manifest(), store=MemoryStore(), mode="shadow", tracer_provider=captured.provider)
     with anyio.fail_after(TIMEOUT):
         async with GuardedServer(make_upstream(calls), guard) as proxy, Client(proxy.server) as client:
             listed = {tool.name for tool in (await client.list_tools()).tools}
@@ -171,7 +166,7 @@ async def test_shadow_mode_lists_everything_forwards_denied_calls_and_traces_the
     assert result.is_error is False
     assert result.structured_content == {"result": "deleted u-1"}
     assert calls == [("delete_account", {"user_id": "u-1"})]
-    spans = [span for span in exporter.get_finished_spans() if span.name == "execute_tool delete_account"]
+    spans = [span for span in captured.spans() if span.name == "execute_tool delete_account"]
     assert len(spans) == 1
     attributes = spans[0].attributes or {}
     assert attributes["guardrail.decision"] == "shadow_deny"
@@ -180,10 +175,8 @@ async def test_shadow_mode_lists_everything_forwards_denied_calls_and_traces_the
 
 @pytest.mark.asyncio
 async def test_the_guard_span_wraps_the_forwarded_call(tmp_path: Path, record: Path) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    guard = Guard(manifest(), store=MemoryStore(), tracer_provider=provider)
+    captured = CapturedSpans()
+    guard = Guard(manifest(), store=MemoryStore(), tracer_provider=captured.provider)
     with anyio.fail_after(TIMEOUT):
         async with GuardedServer(upstream_params(record), guard) as proxy, Client(proxy.server) as client:
             allowed = await client.call_tool("read_ticket", {"ticket_id": "T-1001"})
@@ -191,7 +184,7 @@ async def test_the_guard_span_wraps_the_forwarded_call(tmp_path: Path, record: P
 
     assert allowed.is_error is False
     assert code_of(denied) == "tool_not_allowed"
-    spans = {span.name: span for span in exporter.get_finished_spans()}
+    spans = {span.name: span for span in captured.spans()}
     allow_span = spans["execute_tool read_ticket"]
     deny_span = spans["execute_tool delete_account"]
     assert (allow_span.attributes or {})["guardrail.decision"] == "allow"

@@ -18,6 +18,7 @@ import pytest
 from guardrail_mcp import DENIAL_META_KEY
 from mcp import Client, MCPError, types
 
+from guardrail.testing import task_id
 from tests.adapters.mcp.support import (
     PROXY_ENTRY,
     RECORD_ENV,
@@ -27,7 +28,6 @@ from tests.adapters.mcp.support import (
     proxy_argv,
     proxy_params,
     read_record,
-    task_id,
     tool_calls,
     upstream_params,
     wait_until,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -24,14 +23,9 @@ from agents import (
 from agents.items import TResponseOutputItem, TResponseStreamEvent
 from agents.testing import assistant_message, function_call
 
-__all__ = ["ScriptModel", "assistant_message", "call", "run", "task_id", "tool_outputs"]
+__all__ = ["ScriptModel", "assistant_message", "call", "run", "tool_outputs"]
 
 RUN_CONFIG = RunConfig(tracing_disabled=True)
-
-
-def task_id(prefix: str = "agents") -> str:
-    """A unique task id: the default budget store is process-wide and keyed on it."""
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def call(name: str, arguments: dict[str, Any] | str, call_id: str) -> TResponseOutputItem:

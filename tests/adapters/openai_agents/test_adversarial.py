@@ -3,13 +3,12 @@ through an Agents SDK function tool."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from agents import function_tool
 from pydantic import BaseModel
 
 from guardrail import Guard, MemoryStore
+from guardrail.testing import task_id
 
 
 class Options(BaseModel):
@@ -18,7 +17,7 @@ class Options(BaseModel):
 
 
 def _guard() -> Guard:
-    manifest = {"task": f"nested-{uuid.uuid4().hex}", "ttl": "5m", "tools": {"export": {"args": {
+    manifest = {"task": task_id("nested"), "ttl": "5m", "tools": {"export": {"args": {
         "queue": {}, "options": {"fields": {"limit": {"type": "integer", "max": 50}, "verbose": {}}},
     }}}}
     return Guard(manifest, store=MemoryStore())

@@ -22,18 +22,15 @@ from agents import (
 )
 from guardrail_openai_agents import delegation_input_guardrail, denial_output, guard_function_tools
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from guardrail import ArgumentViolation, Denial, Guard, MemoryStore, ToolNotAllowed
+from guardrail.testing import CapturedSpans, task_id
 from tests.adapters.openai_agents.support import (
     RUN_CONFIG,
     ScriptModel,
     assistant_message,
     call,
     run,
-    task_id,
     tool_outputs,
 )
 
@@ -205,10 +202,8 @@ async def test_arguments_that_are_not_a_json_object_are_denied_not_run() -> None
 @pytest.mark.asyncio
 async def test_the_guard_span_wraps_the_tool_run_and_carries_the_sdk_call_id() -> None:
     kit = Toolkit()
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    guard = Guard(manifest(), store=MemoryStore(), tracer_provider=provider)
+    captured = CapturedSpans()
+    guard = Guard(manifest(), store=MemoryStore(), tracer_provider=captured.provider)
     model = ScriptModel(
         [
             [call("read_ticket", {"ticket_id": "T-1"}, "call-abc")],
@@ -218,7 +213,7 @@ async def test_the_guard_span_wraps_the_tool_run_and_carries_the_sdk_call_id() -
     )
     await run(agent_with(guard_function_tools(kit.tools, guard), model))
 
-    spans = {span.name: span for span in exporter.get_finished_spans()}
+    spans = {span.name: span for span in captured.spans()}
     allowed = spans["execute_tool read_ticket"]
     denied = spans["execute_tool delete_account"]
     assert (allowed.attributes or {})["gen_ai.tool.call.id"] == "call-abc"
