@@ -9,7 +9,7 @@ import pytest
 
 from guardrail import BudgetStore
 from guardrail._stores._url import open_store
-from tests.stores.support import RedisServer, Workers, start_redis, unique_prefix
+from tests.stores.support import REDIS_EXTRA, RedisServer, Workers, start_redis, unique_prefix
 
 KINDS = ["memory", "sqlite", "redis"]
 SHARED = ["sqlite", "redis"]
@@ -18,6 +18,7 @@ SHARED = ["sqlite", "redis"]
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One redis-server for the session; tests keep apart by a unique key prefix."""
+    pytest.importorskip("redis", reason=REDIS_EXTRA)
     server = start_redis(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
@@ -26,6 +27,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of the test's own, which it may kill and restart."""
+    pytest.importorskip("redis", reason=REDIS_EXTRA)
     directory = tmp_path / "redis"
     directory.mkdir()
     server = start_redis(directory)

@@ -17,10 +17,14 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import redis
+
+if TYPE_CHECKING:  # redis-py is imported where a server is used: SQLite tests do without it
+    import redis
+
+REDIS_EXTRA = "needs the redis extra: pip install '.[redis]'"
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -57,6 +61,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
+        import redis
+
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
 
     def start(self, timeout: float = 10.0) -> RedisServer:
@@ -83,6 +89,8 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        import redis
+
         deadline = time.monotonic() + timeout
         probe = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
         try:

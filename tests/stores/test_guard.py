@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from guardrail import BudgetStore, Decision, DelegationDenied, DenialCode, Guard, RetryPolicy
-from guardrail._stores._redis import RedisStore
 from guardrail.testing import task_id
-from tests.stores.support import RedisServer, Workers
+from tests.stores.support import REDIS_EXTRA, RedisServer, Workers
 
 
 def manifest(task: str) -> dict[str, Any]:
@@ -103,6 +102,8 @@ def test_a_guard_revoked_in_one_process_denies_in_every_other(
 
 
 def test_a_guard_denies_while_its_store_is_down_and_resumes_after(own_redis_server: RedisServer) -> None:
+    from guardrail._stores._redis import RedisStore
+
     server = own_redis_server
     store = RedisStore(server.url, retry=RetryPolicy(attempts=2, deadline=0.5))
     guard = Guard(manifest(task_id("refund")), store=store)
@@ -141,6 +142,8 @@ def test_a_guard_denies_while_its_store_is_down_and_resumes_after(own_redis_serv
 
 
 def test_a_guard_on_a_store_that_was_never_there() -> None:
+    pytest.importorskip("redis", reason=REDIS_EXTRA)
+    from guardrail._stores._redis import RedisStore
     from tests.stores.support import free_port
 
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", retry=RetryPolicy(attempts=2, deadline=0.3))

@@ -6,6 +6,11 @@ import threading
 import time
 
 import pytest
+
+from tests.stores.support import REDIS_EXTRA
+
+pytest.importorskip("redis", reason=REDIS_EXTRA)
+
 import redis
 
 from guardrail import Charge, RetryPolicy, StoreUnavailable

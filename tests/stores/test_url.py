@@ -10,9 +10,8 @@ import pytest
 
 from guardrail import Charge, RetryPolicy, StoreUnavailable, default_store, open_store
 from guardrail._cli._stores import format_usage, task_usage
-from guardrail._stores._redis import RedisStore
 from guardrail._stores._sqlite import SQLiteStore
-from tests.stores.support import RedisServer
+from tests.stores.support import REDIS_EXTRA, RedisServer
 
 
 def test_memory_urls() -> None:
@@ -68,6 +67,8 @@ def test_an_unknown_scheme_message_hides_the_password() -> None:
 
 
 def test_redis_urls(redis_server: RedisServer) -> None:
+    from guardrail._stores._redis import RedisStore
+
     store = open_store(f"{redis_server.url}?prefix=app1&grace=30&attempts=2&deadline=0.5&socket_timeout=0.25")
     assert isinstance(store, RedisStore)
     assert (store.prefix, store.grace, store.retry.attempts, store.retry.deadline) == ("app1", 30.0, 2, 0.5)
@@ -213,7 +214,6 @@ def test_cli_revoke_and_usage(
 def test_cli_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.stores.support import free_port
 
     monkeypatch.delenv("GUARDRAIL_STORE", raising=False)
     assert cli(monkeypatch, "usage", "t") == 2
@@ -222,6 +222,15 @@ def test_cli_errors(
     assert "unknown store URL scheme" in capsys.readouterr().err
     assert cli(monkeypatch, "revoke", "--store", f"sqlite://{tmp_path}/g.db", "--ttl", "soon", "t") == 2
     assert "--ttl" in capsys.readouterr().err
+
+
+def test_cli_errors_on_a_redis_store_that_is_down(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("redis", reason=REDIS_EXTRA)
+    from tests.stores.support import free_port
+
+    monkeypatch.delenv("GUARDRAIL_STORE", raising=False)
     down = f"redis://127.0.0.1:{free_port()}/0?attempts=1"
     assert cli(monkeypatch, "usage", "--store", down, "t") == 4
     assert "store unavailable" in capsys.readouterr().err

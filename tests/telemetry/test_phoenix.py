@@ -23,6 +23,10 @@ from guardrail._telemetry._setup import configure_tracing
 from tests.telemetry.support import manifest
 
 pytestmark = pytest.mark.phoenix
+pytest.importorskip("phoenix", reason="needs the phoenix extra: pip install '.[phoenix]'")
+pytest.importorskip(
+    "opentelemetry.exporter.otlp.proto.http", reason="needs the otlp extra: pip install '.[otlp]'"
+)
 
 STARTUP_SECONDS = 180
 

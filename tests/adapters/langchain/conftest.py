@@ -7,6 +7,10 @@ from typing import Any
 
 import pytest
 
+# Every test here needs the langchain extra; without it the folder is skipped, with the reason.
+pytest.importorskip("langchain", reason="needs the langchain extra: pip install '.[langchain]'")
+pytest.importorskip("langgraph", reason="needs the langchain extra: pip install '.[langchain]'")
+
 from guardrail import Guard, MemoryStore
 from guardrail.testing import task_id
 from tests.adapters.langchain.support import MakeGuard, Spans

@@ -3,6 +3,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
+# Every test here needs the openai-agents extra; without it the folder is skipped, with the reason.
+pytest.importorskip("agents", reason="needs the openai-agents extra: pip install '.[openai-agents]'")
+
 from agents import set_tracing_disabled
 
 
