@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guardrail import Guard, MemoryStore, json_schema_defaults
+from guardrail import DenialCode, Guard, MemoryStore, json_schema_defaults
 from guardrail.testing import task_id
 
 
@@ -35,6 +35,8 @@ def test_with_defaults_fills_only_keys_the_manifest_names_and_never_replaces_sen
     defaults = {"queue": "x", "options": {"limit": 1000, "verbose": False, "other": 1}, "page": 2}
     filled = guard.with_defaults("export", {"queue": "q", "options": {}}, defaults)
     assert filled == {"queue": "q", "options": {"limit": 1000, "verbose": False}}
-    assert guard.authorize("export", filled).denial is not None
+    denial = guard.authorize("export", filled).denial
+    assert denial is not None and denial.code is DenialCode.ARGUMENT_INVALID
+    assert (denial.argument, denial.constraint) == ("options.limit", "max: 50")
     kept = guard.with_defaults("export", {"queue": "q", "options": {"limit": 3}}, defaults)
     assert kept["options"]["limit"] == 3 and guard.authorize("export", kept).allowed

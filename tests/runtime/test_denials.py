@@ -330,16 +330,21 @@ def raising_clock() -> float:
 
 
 @pytest.mark.parametrize(
-    "clock",
-    [raising_clock, lambda: None, lambda: "soon", lambda: math.nan],
+    ("clock", "code"),
+    [
+        (raising_clock, DenialCode.INTERNAL_ERROR),
+        (lambda: None, DenialCode.INTERNAL_ERROR),
+        (lambda: "soon", DenialCode.INTERNAL_ERROR),
+        (lambda: math.nan, DenialCode.EXPIRED),  # NaN compares false: never before the expiry
+    ],
     ids=["raises", "none", "string", "nan"],
 )
-def test_broken_clock_never_allows(clock: Callable[[], Any]) -> None:
+def test_broken_clock_never_allows(clock: Callable[[], Any], code: DenialCode) -> None:
     guard = Guard(manifest(TOOLS, principal="agent:bot"), store=MemoryStore(), clock=clock)
     decision = guard.authorize("read", {"id": "T-1"}, call_id="c-x")
     assert not decision.allowed
     assert decision.denial is not None
-    assert decision.denial.code in (DenialCode.INTERNAL_ERROR, DenialCode.EXPIRED)
+    assert decision.denial.code is code
     assert_identity(decision.denial, guard, "c-x")
     with pytest.raises(DelegationDenied):
         guard.invoke("read", lambda **kw: "ran", {"id": "T-1"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guardrail import Guard, Manifest, ManifestError, MemoryStore
+from guardrail import DenialCode, Guard, Manifest, ManifestError, MemoryStore
 from guardrail._signing._files import generate_key, sign_text
 from guardrail.testing import task_id
 
@@ -33,5 +33,6 @@ def test_a_changed_copy_is_checked_against_its_own_rules() -> None:
     assert guard.check("read", {}).allowed
     decision = guard.check("nope", {})
     assert decision.denial is not None and decision.denial.task == copy.task
+    assert decision.denial.code is DenialCode.TOOL_NOT_ALLOWED
     # An unchanged copy keeps the digest of the manifest as written.
     assert manifest.model_copy().digest == manifest.digest
