@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from guardrail import DelegationDenied, Guard
-from guardrail._audit._log import AuditLog
+from guardrail._audit import AuditLog
 from guardrail._telemetry._export import JsonlSpanExporter, span_to_dict
 from tests.telemetry.support import Telemetry, manifest
 
