@@ -17,14 +17,24 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import redis
+
+from guardrail import Decision, DenialCode
+
+if TYPE_CHECKING:
+    import redis
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WORKER = HERE / "_worker.py"
+
+
+def redis_py() -> Any:
+    """redis-py, imported only by tests that talk to a Redis server: the SQLite and memory store
+    tests run without it (a test that needs it is skipped when the extra is not installed)."""
+    return pytest.importorskip("redis", reason="the Redis store tests need redis-py (task-guardrail[redis])")
 
 
 def redis_server_binary() -> str:
@@ -57,9 +67,10 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        return redis_py().Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
 
     def start(self, timeout: float = 10.0) -> RedisServer:
+        redis = redis_py()  # before the server starts: a skip must not leave it running
         conf = self.directory / "redis.conf"
         conf.write_text(
             "\n".join(
@@ -130,6 +141,28 @@ def start_redis(directory: Path) -> RedisServer:
         except RuntimeError as exc:
             last = exc
     raise RuntimeError(f"could not start redis-server: {last}")
+
+
+def guard_manifest(task: str) -> dict[str, Any]:
+    """A refund task's manifest: 10 calls in all, send_refund 5 calls and 80 in amounts."""
+    return {
+        "manifest": 1,
+        "task": task,
+        "principal": "agent:support-bot",
+        "ttl": "15m",
+        "budget": {"calls": 10},
+        "tools": {
+            "send_refund": {
+                "args": {"amount": {"type": "number", "min": 0, "max": 50}},
+                "budget": {"calls": 5, "sum": {"amount": 80}},
+            },
+            "read_ticket": {"args": {"ticket_id": {}}},
+        },
+    }
+
+
+def code(decision: Decision) -> DenialCode | None:
+    return None if decision.denial is None else decision.denial.code
 
 
 def unique_prefix() -> str:
