@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._audit._log import AuditLog, AuditLogError
+from . import _stores, _telemetry
+from ._audit import AuditLog, AuditLogError
 from ._errors import (
     ArgumentViolation,
     BudgetExhausted,
@@ -28,25 +29,31 @@ from ._narrowing import Finding, NarrowerReport, narrower
 from ._outcome import BudgetUse, Decision, Denial, DenialCode, Outcome
 from ._runtime._guard import AuditSink, Guard, Mode
 from ._signing._files import key_id, sign_file, verify_file, verify_manifest, write_keypair
-from ._stores._memory import BudgetStore, Charge, MemoryStore, Overrun, default_store
-from ._stores._retry import RetryPolicy
-from ._stores._sqlite import SQLiteStore
-from ._stores._url import open_store
-from ._telemetry._export import JsonlSpanExporter
-from ._telemetry._setup import configure_tracing
+from ._stores import (
+    BudgetStore,
+    Charge,
+    MemoryStore,
+    Overrun,
+    RetryPolicy,
+    SQLiteStore,
+    default_store,
+    open_store,
+)
 from ._text import __version__
 
 if TYPE_CHECKING:
-    from ._stores._redis import RedisStore
+    from ._stores import RedisStore
+    from ._telemetry import JsonlSpanExporter, configure_tracing
+
+# Loaded on first use, so that `import guardrail` needs neither redis-py nor the OpenTelemetry SDK.
+_LAZY = {"RedisStore": _stores, "JsonlSpanExporter": _telemetry, "configure_tracing": _telemetry}
 
 
 def __getattr__(name: str) -> object:
-    # RedisStore loads lazily, so `import guardrail` never needs redis-py.
-    if name == "RedisStore":
-        from ._stores._redis import RedisStore
-
-        return RedisStore
-    raise AttributeError(f"module 'guardrail' has no attribute {name!r}")
+    package = _LAZY.get(name)
+    if package is None:
+        raise AttributeError(f"module 'guardrail' has no attribute {name!r}")
+    return getattr(package, name)
 
 
 __all__ = [

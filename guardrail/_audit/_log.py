@@ -1,30 +1,15 @@
-"""A tamper-evident decision log: one JSON line per decision, each chained to the line before.
+"""Writing the tamper-evident decision log: one JSON line per decision, each chained to the line
+before (the format is in ``_chain``; reading and `verify` in ``_reader``).
 
     guard = Guard(manifest, audit=AuditLog("decisions.jsonl"))
 
-Every decision (allow, deny, shadow_deny) is appended as one line before the tool runs. A line is
-a JSON object whose last key is ``"hash"``: the SHA-256 of the line's bytes *without* that key
-(the line up to ``,"hash":...`` followed by ``}``), and whose ``"prev"`` is the hash of the line
-before (``GENESIS`` for the first line of a log). Each line also carries ``"seq"``, counting from 1
-across the whole chain. So:
-
-- an edited line no longer matches its own hash (or, if its hash was recomputed, no longer
-  matches the ``prev`` of the next line);
-- a deleted, duplicated or moved line breaks the ``seq`` sequence and the ``prev`` link.
-
-``verify(path)`` (``guardrail audit verify PATH``) walks the chain and names the first bad line.
-
-What the chain cannot show by itself: lines cut off at the *end* of the log (nothing follows them),
-or a whole log replaced by a fresh, self-consistent one. Record the head (``verify(...).head``,
-printed by the CLI) somewhere else, e.g. in your tracing backend or a ticket, and pass it back as
-``anchor`` to prove later lines were appended to it (``verify(path, anchor=...)`` checks that a
-line with that hash is in the chain).
+Every decision (allow, deny, shadow_deny) is appended as one line before the tool runs.
 
 Rotation. With ``max_bytes``, a live file that would grow beyond it is renamed ``PATH.000001``,
 ``PATH.000002``, ... (increasing numbers are newer) and a new ``PATH`` is started whose first line
-carries the hash of the last line of the file before. ``verify(PATH)`` checks the rotated files and
-the live file as one chain. With ``keep=N`` only the N newest rotated files are kept; the chain
-then starts mid-way, and ``verify`` must be told so (``partial=True``, CLI ``--partial``).
+carries the hash of the last line of the file before. With ``keep=N`` only the N newest rotated
+files are kept; the chain then starts mid-way, and ``verify`` must be told so (``partial=True``,
+CLI ``--partial``).
 
 Guarantees. Each line is written with one ``os.write`` on a descriptor opened with ``O_APPEND``,
 while holding a ``threading.Lock`` and, on POSIX, an exclusive ``flock`` on ``PATH.lock`` (a file
@@ -46,91 +31,47 @@ Argument values are written only when the guard has ``record_values=True`` (they
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import re
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from opentelemetry import trace
 
 from .._errors import AuditLogError
-from .._telemetry import _names as tel
+from .._telemetry._redact import redact
+from ._chain import FORMAT_VERSION, GENESIS, open_line, rotated_files, rotation_number, seal
 
 if TYPE_CHECKING:
+    from .._manifest._models import Manifest
     from .._outcome import Decision
-    from .._runtime._guard import Guard
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["GENESIS", "AuditLog", "AuditLogError", "BadLine", "VerifyResult", "iter_records", "verify"]
+__all__ = ["AuditLog", "GuardView"]
 
-FORMAT_VERSION = 1
-GENESIS = "sha256:" + "0" * 64
-_SUFFIX = re.compile(rb',"hash":"(sha256:[0-9a-f]{64})"\}\Z')
-_ROTATED = re.compile(r"\.(\d{6,})\Z")
 _TAIL_CHUNK = 65536
 
 
-def _hash(body: bytes) -> str:
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+class GuardView(Protocol):
+    """What the log reads from the guard that made a decision (a `Guard` is one)."""
 
-
-def _seal(body: bytes) -> tuple[bytes, str]:
-    """A complete line (with newline) and its hash, from the JSON body without the hash."""
-    digest = _hash(body)
-    return body[:-1] + b',"hash":"' + digest.encode("ascii") + b'"}\n', digest
-
-
-def _open_line(line: bytes) -> tuple[bytes, str] | None:
-    """(body without the hash key, stored hash) of one line without its newline, or None."""
-    m = _SUFFIX.search(line)
-    if m is None:
-        return None
-    return line[: m.start()] + b"}", m.group(1).decode("ascii")
-
-
-def rotated_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The rotated siblings of a log (``PATH.000001``, ...), oldest first."""
-    live = Path(path)
-    parent = live.parent
-    prefix = live.name
-    found: list[tuple[int, Path]] = []
-    try:
-        entries = list(parent.iterdir())
-    except FileNotFoundError:
-        return []
-    for entry in entries:
-        name = entry.name
-        if name.startswith(prefix):
-            m = _ROTATED.fullmatch(name[len(prefix):])
-            if m is not None:
-                found.append((int(m.group(1)), entry))
-    return [p for _, p in sorted(found)]
-
-
-def _rotation_number(path: Path) -> int:
-    m = _ROTATED.search(path.name)
-    return int(m.group(1)) if m is not None else 0
-
-
-def log_files(path: str | os.PathLike[str]) -> list[Path]:
-    """Every file of a log's chain, oldest first: the rotated files, then the live file."""
-    files = rotated_files(path)
-    live = Path(path)
-    if live.exists():
-        files.append(live)
-    return files
+    @property
+    def task(self) -> str: ...
+    @property
+    def principal(self) -> str | None: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def manifest(self) -> Manifest: ...
 
 
 def _last_line(fh: BinaryIO, size: int, where: str) -> bytes:
@@ -155,7 +96,7 @@ def _last_line(fh: BinaryIO, size: int, where: str) -> bytes:
 
 def _tail_state(line: bytes, where: str) -> tuple[str, int]:
     """(hash, seq) of a log line, to chain the next one to."""
-    opened = _open_line(line)
+    opened = open_line(line)
     if opened is None:
         raise AuditLogError(f"{where}: the last line is not a guardrail audit line")
     body, digest = opened
@@ -226,7 +167,7 @@ class AuditLog:
 
     # -- the sink the guard calls ---------------------------------------------------------
 
-    def record(self, decision: Decision, guard: Guard, args: Mapping[str, Any] | None) -> None:
+    def record(self, decision: Decision, guard: GuardView, args: Mapping[str, Any] | None) -> None:
         """Append one decision. Returns once the line is in the file (and on disk with fsync)."""
         denial = decision.denial
         ctx = trace.get_current_span().get_span_context()
@@ -247,7 +188,7 @@ class AuditLog:
             "denial": denial.model_dump(mode="json") if denial is not None else None,
         }
         if args is not None:
-            entry["args"] = tel.redact(args)
+            entry["args"] = redact(args)
         self.append(entry)
 
     def append(self, entry: Mapping[str, Any]) -> str:
@@ -313,7 +254,7 @@ class AuditLog:
         record.pop("hash", None)
         record["prev"] = prev
         body = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=repr).encode()
-        line, digest = _seal(body)
+        line, digest = seal(body)
         size = st.st_size
         if self.max_bytes is not None and size > 0 and size + len(line) > self.max_bytes:
             fd = self._rotate()
@@ -329,7 +270,7 @@ class AuditLog:
 
     def _rotate(self) -> int:
         rotated = rotated_files(self.path)
-        number = _rotation_number(rotated[-1]) + 1 if rotated else 1
+        number = rotation_number(rotated[-1]) + 1 if rotated else 1
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -393,147 +334,3 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(dfd)
-
-
-# -- verification -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BadLine:
-    """The first line that breaks the chain: its file, its 1-based line number there, and why."""
-
-    file: str
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.reason}"
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """What `verify` found. `ok` is true when every line checks out."""
-
-    files: list[str]
-    lines: int = 0
-    first_seq: int | None = None
-    last_seq: int | None = None
-    head: str | None = None  # hash of the last good line: record it elsewhere to anchor the chain
-    bad: BadLine | None = None
-    anchored: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.bad is None
-
-    def summary(self) -> str:
-        if self.bad is not None:
-            return f"BROKEN at {self.bad} (after {self.lines} good lines)"
-        where = f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}"
-        if not self.lines:
-            return f"ok: empty log ({where})"
-        return (f"ok: {self.lines} lines in {where}, seq {self.first_seq}..{self.last_seq}, "
-                f"head {self.head}")
-
-
-def verify(
-    path: str | os.PathLike[str], *, partial: bool = False, anchor: str | None = None
-) -> VerifyResult:
-    """Check a log's chain (its rotated files, then the live file) and name the first bad line.
-
-    By default the chain must start at the beginning (seq 1, prev GENESIS): a log whose first
-    lines were deleted fails. `partial=True` accepts a chain that starts later, as after rotated
-    files were removed with `keep`. `anchor` is a hash recorded earlier (a former head): the chain
-    must contain a line with that hash.
-    """
-    files = log_files(path)
-    notes: list[str] = []
-    if not files:
-        raise FileNotFoundError(f"no audit log at {path}")
-    expected_prev: str | None = None
-    expected_seq: int | None = None
-    first_seq: int | None = None
-    count = 0
-    anchored = anchor is None
-    names = [str(f) for f in files]
-
-    def result(bad: BadLine | None) -> VerifyResult:
-        return VerifyResult(
-            files=names, lines=count, first_seq=first_seq,
-            last_seq=expected_seq if count else None,
-            head=expected_prev if count else None, bad=bad, anchored=anchor is not None and anchored,
-            notes=notes,
-        )
-
-    for file in files:
-        with open(file, "rb") as fh:
-            data = fh.read()
-        raw_lines = data.split(b"\n")
-        complete = raw_lines[:-1]
-        if raw_lines[-1]:
-            complete.append(raw_lines[-1])
-        for number, raw in enumerate(complete, start=1):
-            where = str(file)
-            if number == len(complete) and raw_lines[-1]:
-                return result(BadLine(where, number, "incomplete line (no newline at the end)"))
-            opened = _open_line(raw)
-            if opened is None:
-                return result(BadLine(where, number, "not an audit line (no trailing \"hash\")"))
-            body, digest = opened
-            if _hash(body) != digest:
-                return result(BadLine(where, number, "the line was edited: it does not match its hash"))
-            try:
-                obj = json.loads(body)
-            except ValueError:
-                return result(BadLine(where, number, "not valid JSON"))
-            if not isinstance(obj, dict):
-                return result(BadLine(where, number, "not a JSON object"))
-            seq, prev = obj.get("seq"), obj.get("prev")
-            if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(prev, str):
-                return result(BadLine(where, number, "missing seq or prev"))
-            if expected_seq is None:
-                if seq == 1 and prev != GENESIS:
-                    return result(BadLine(where, number, "seq 1 does not start from GENESIS"))
-                if seq != 1 and not partial:
-                    return result(BadLine(
-                        where, number,
-                        f"the chain starts at seq {seq}, not 1: earlier lines are missing "
-                        "(use --partial if older rotated files were removed on purpose)",
-                    ))
-                if seq != 1:
-                    notes.append(f"the chain starts at seq {seq} (earlier lines not checked)")
-                first_seq = seq
-            else:
-                if seq != expected_seq + 1:
-                    if seq <= expected_seq:
-                        why = f"seq {seq} after {expected_seq}: a line was moved or repeated"
-                    else:
-                        why = (f"seq {seq} after {expected_seq}: "
-                               f"{seq - expected_seq - 1} line(s) missing before this one")
-                    return result(BadLine(where, number, why))
-                if prev != expected_prev:
-                    return result(BadLine(
-                        where, number,
-                        "prev does not match the hash of the line before: "
-                        "the line before was edited or replaced",
-                    ))
-            expected_prev, expected_seq = digest, seq
-            count += 1
-            if anchor is not None and digest == anchor:
-                anchored = True
-    if not anchored:
-        return result(BadLine(names[-1], 0, f"the anchor {anchor} is not in the chain"))
-    return result(None)
-
-
-def iter_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """The entries of a log (rotated files first), parsed, without checking the chain."""
-    for file in log_files(path):
-        with open(file, encoding="utf-8") as fh:
-            for line in fh:
-                line = line.strip()
-                if line:
-                    obj = json.loads(line)
-                    if isinstance(obj, dict):
-                        yield obj

@@ -33,7 +33,7 @@ def _cmd_report(ns: argparse.Namespace) -> int:
 
 
 def _cmd_audit_verify(ns: argparse.Namespace) -> int:
-    from .._audit._log import verify
+    from .._audit import verify
 
     try:
         result = verify(ns.path, partial=ns.partial, anchor=ns.anchor)

@@ -21,19 +21,19 @@ import tenacity
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind
 
+from .. import _telemetry as tel
 from .._errors import DelegationDenied, ManifestError, StoreUnavailable
 from .._manifest._models import Manifest
 from .._outcome import BudgetUse, Decision, Denial, DenialCode
 from .._policy._compiled import CompiledManifest, CompiledTool
 from .._policy._constraints import ArgsRule, Fields, Violation, is_finite_number, written
-from .._stores._memory import (
+from .._stores import (
     REVOCATION_RETENTION_SECONDS,
     BudgetStore,
     Charge,
     Overrun,
     default_store,
 )
-from .._telemetry import _names as tel
 from .._text import iso as _iso
 from .._text import num as _num
 from .._text import short as _short

@@ -26,33 +26,42 @@ For the charges to survive a Redis restart, run Redis with persistence (``append
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .._errors import StoreUnavailable
-from ._memory import RETENTION_SECONDS, Charge, Overrun
+from ._persistent import PersistentStore, checked_expiry
+from ._protocol import RETENTION_SECONDS, Charge, Overrun
 from ._retry import RetryPolicy
 
 __all__ = ["RedisStore"]
 
-T = TypeVar("T")
+# Shared by both scripts: Redis's own clock decides when a key may go, so guards with skewed
+# clocks agree. `deadline` gives (now_ms, drop_ms): `grace` seconds after the later of expires_at
+# and now. `keep_until` extends a key's life to drop_ms, never shortens it.
+_LUA_EXPIRY = """
+local function deadline(expires_at, grace)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  if expires_at < now then expires_at = now end
+  return math.floor(now * 1000), math.floor((expires_at + grace) * 1000)
+end
+local function keep_until(key, pttl, now_ms, drop_ms)
+  if pttl < 0 or now_ms + pttl < drop_ms then
+    redis.call('PEXPIREAT', key, drop_ms)
+  end
+end
+"""
 
 # KEYS[i]: the usage hash of charge i. ARGV[1]: expires_at (s), ARGV[2]: grace (s), then
 # scope, amount, limit for every charge. Reads everything before writing anything, so an error
 # (a key of the wrong type, say) leaves no partial charge behind.
-_CONSUME = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local expires_at = tonumber(ARGV[1])
-if expires_at < now then expires_at = now end
-local drop_ms = math.floor((expires_at + tonumber(ARGV[2])) * 1000)
-local now_ms = math.floor(now * 1000)
+_CONSUME = _LUA_EXPIRY + """
+local now_ms, drop_ms = deadline(tonumber(ARGV[1]), tonumber(ARGV[2]))
 local pending = {}
 local order = {}
 for i = 1, #KEYS do
@@ -84,10 +93,7 @@ for _, key in ipairs(order) do
     args[#args + 1] = string.format('%.17g', used)
   end
   redis.call('HSET', key, unpack(args))
-  local pttl = redis.call('PTTL', key)
-  if pttl < 0 or now_ms + pttl < drop_ms then
-    redis.call('PEXPIREAT', key, drop_ms)
-  end
+  keep_until(key, redis.call('PTTL', key), now_ms, drop_ms)
 end
 return 0
 """
@@ -95,7 +101,7 @@ return 0
 # KEYS[1]: the revocation key. ARGV: reason, expires_at ('' when unknown), grace.
 # The first reason is kept; an unknown end makes the revocation permanent; otherwise the later
 # end wins.
-_REVOKE = """
+_REVOKE = _LUA_EXPIRY + """
 local created = redis.call('SET', KEYS[1], ARGV[1], 'NX')
 local pttl = redis.call('PTTL', KEYS[1])
 if ARGV[2] == '' then
@@ -103,24 +109,13 @@ if ARGV[2] == '' then
   return 0
 end
 if pttl == -1 and not created then return 0 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local expires_at = tonumber(ARGV[2])
-if expires_at < now then expires_at = now end
-local drop_ms = math.floor((expires_at + tonumber(ARGV[3])) * 1000)
-if pttl < 0 or math.floor(now * 1000) + pttl < drop_ms then
-  redis.call('PEXPIREAT', KEYS[1], drop_ms)
-end
+local now_ms, drop_ms = deadline(tonumber(ARGV[2]), tonumber(ARGV[3]))
+keep_until(KEYS[1], pttl, now_ms, drop_ms)
 return 0
 """
 
-# Worth another try: the connection broke, timed out, or Redis is still loading its data.
-_TRANSIENT: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError)
-# Anything else Redis says is wrong (out of memory, read-only replica, ...): fail closed at once.
-_FATAL: tuple[type[BaseException], ...] = (redis.RedisError,)
 
-
-class RedisStore:
+class RedisStore(PersistentStore):
     """Budget store in Redis (see the module docstring).
 
     ``url_or_client`` is a ``redis://host:port/db`` URL (``rediss://`` and ``unix://`` too) or an
@@ -129,6 +124,11 @@ class RedisStore:
     long a call may take; a client you pass in is used as it is (its own retries add to ours)
     and is not closed by ``close()``.
     """
+
+    # Worth another try: the connection broke, timed out, or Redis is still loading its data.
+    transient = (redis.ConnectionError, redis.TimeoutError)
+    # Anything else Redis says is wrong (out of memory, read-only replica, ...): fail closed at once.
+    fatal = (redis.RedisError,)
 
     def __init__(
         self,
@@ -141,11 +141,8 @@ class RedisStore:
     ) -> None:
         if not prefix or prefix.endswith(":"):
             raise ValueError(f"prefix must be non-empty and must not end with ':', got {prefix!r}")
-        if not (math.isfinite(grace) and grace >= 0):
-            raise ValueError(f"grace must be a finite number >= 0, got {grace!r}")
+        super().__init__(grace=grace, retry=retry)
         self.prefix = prefix
-        self.grace = grace
-        self.retry = retry or RetryPolicy()
         if isinstance(url_or_client, str):
             self._where = _describe(url_or_client)
             self.client: redis.Redis = redis.Redis.from_url(
@@ -169,16 +166,10 @@ class RedisStore:
             )
         self._consume_script = self.client.register_script(_CONSUME)
         self._revoke_script = self.client.register_script(_REVOKE)
-        self._closed = False
+        self._label = f"Redis store {self._where}"
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
-
-    def __enter__(self) -> RedisStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def usage_key(self, task: str) -> str:
         return f"{self.prefix}:usage:{task}"
@@ -186,20 +177,13 @@ class RedisStore:
     def revoked_key(self, task: str) -> str:
         return f"{self.prefix}:revoked:{task}"
 
-    def _run(self, fn: Callable[[], T], what: str) -> T:
-        if self._closed:
-            raise StoreUnavailable(f"{self!r} is closed")
-        return self.retry.run(fn, _TRANSIENT, fatal=_FATAL, what=f"Redis store {self._where}: {what}")
-
     # --- the BudgetStore protocol ------------------------------------------------------
 
     def consume(self, charges: Sequence[Charge], *, expires_at: float) -> Overrun | None:
         charges = list(charges)
         if not charges:
             return None
-        expires_at = float(expires_at)
-        if math.isnan(expires_at):
-            raise ValueError("expires_at must be a number, got NaN")
+        expires_at = checked_expiry(expires_at)
         keys = [self.usage_key(charge.task) for charge in charges]
         args: list[Any] = [_num(min(expires_at, 1e13)), _num(self.grace)]
         for charge in charges:
@@ -229,9 +213,7 @@ class RedisStore:
         return {_text(scope): float(used) for scope, used in raw.items()}
 
     def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
-        if expires_at is not None and math.isnan(expires_at):
-            raise ValueError("expires_at must be a number, got NaN")
-        end = "" if expires_at is None else _num(min(float(expires_at), 1e13))
+        end = "" if expires_at is None else _num(min(checked_expiry(expires_at), 1e13))
         key = self.revoked_key(task)
         self._run(lambda: self._revoke_script(keys=[key], args=[reason, end, _num(self.grace)]), "revoke")
 
@@ -246,7 +228,7 @@ class RedisStore:
         return None
 
     def close(self) -> None:
-        self._closed = True
+        super().close()
         if self._owns_client:
             self.client.close()
 

@@ -21,17 +21,15 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from .._errors import StoreUnavailable
-from ._memory import RETENTION_SECONDS, Charge, Overrun
+from ._persistent import PersistentStore, checked_expiry
+from ._protocol import RETENTION_SECONDS, Charge, Overrun
 from ._retry import RetryPolicy
 
 __all__ = ["SQLiteStore"]
-
-T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -68,11 +66,6 @@ _UPSERT_REVOKED = (
     "ELSE max(drop_after, excluded.drop_after) END"
 )
 
-# Lock timeouts, I/O errors, a file that cannot be opened right now: worth another try.
-_TRANSIENT: tuple[type[BaseException], ...] = (sqlite3.OperationalError,)
-# A corrupt or foreign file and the like: give up at once (still fail closed).
-_FATAL: tuple[type[BaseException], ...] = (sqlite3.DatabaseError,)
-
 
 class _Connection:
     """One thread's connection; closed when the thread ends (its thread-local goes away)."""
@@ -93,7 +86,7 @@ class _Connection:
         self.close()
 
 
-class SQLiteStore:
+class SQLiteStore(PersistentStore):
     """Budget store in a SQLite database file (see the module docstring).
 
     ``timeout`` is SQLite's busy timeout: how long one attempt waits for another writer.
@@ -101,6 +94,11 @@ class SQLiteStore:
     ``expires_at`` before they are purged. ``retry`` bounds the retries of a failing attempt; when
     they run out the method raises ``StoreUnavailable``.
     """
+
+    # Lock timeouts, I/O errors, a file that cannot be opened right now: worth another try.
+    transient = (sqlite3.OperationalError,)
+    # A corrupt or foreign file and the like: give up at once (still fail closed).
+    fatal = (sqlite3.DatabaseError,)
 
     def __init__(
         self,
@@ -117,31 +115,22 @@ class SQLiteStore:
             raise ValueError(f"SQLiteStore needs a database file path, got {str(path)!r}")
         if not (math.isfinite(timeout) and timeout >= 0):
             raise ValueError(f"timeout must be a finite number >= 0, got {timeout!r}")
-        if not (math.isfinite(grace) and grace >= 0):
-            raise ValueError(f"grace must be a finite number >= 0, got {grace!r}")
+        super().__init__(grace=grace, retry=retry)
+        self._label = f"SQLite store {str(self.path)!r}"
         self._synchronous = synchronous.upper()
         if self._synchronous not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be 'normal', 'full' or 'extra', got {synchronous!r}")
         self._timeout = timeout
-        self.grace = grace
-        self.retry = retry or RetryPolicy()
         self._purge_interval = purge_interval
         self._next_purge = 0.0
         self._lock_key = os.path.abspath(self.path)
         self._local = threading.local()
         self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._registry_lock = threading.Lock()
-        self._closed = False
         self._run(self._init_schema, "open")
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- connections -------------------------------------------------------------------
 
@@ -169,11 +158,6 @@ class SQLiteStore:
             self._connections.add(holder)
         self._local.holder = holder
         return conn
-
-    def _run(self, fn: Callable[[], T], what: str) -> T:
-        if self._closed:
-            raise StoreUnavailable(f"{self!r} is closed")
-        return self.retry.run(fn, _TRANSIENT, fatal=_FATAL, what=f"SQLite store {str(self.path)!r}: {what}")
 
     def _init_schema(self) -> None:
         conn = self._conn()
@@ -356,9 +340,7 @@ if hasattr(os, "register_at_fork"):
 def _drop_after(expires_at: float, now: float, grace: float) -> float:
     """When a key may go: ``grace`` after the manifest expires, and never sooner than ``grace``
     from now (a guard with a skewed or injected clock must not see its budget reset)."""
-    if math.isnan(expires_at):
-        raise ValueError("expires_at must be a number, got NaN")
-    return max(expires_at, now) + grace
+    return max(checked_expiry(expires_at), now) + grace
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

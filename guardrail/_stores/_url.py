@@ -1,4 +1,5 @@
 """Open a budget store from a URL.
+
 The CLI commands over a store (``guardrail revoke`` / ``guardrail usage``) are in ``guardrail._cli._stores``.
 
 URLs::
@@ -18,13 +19,13 @@ and any other parameter redis-py's ``Redis.from_url`` understands.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+from ._memory import default_store
+from ._protocol import BudgetStore
 from ._retry import RetryPolicy
-
-if TYPE_CHECKING:
-    from ._memory import BudgetStore
+from ._sqlite import SQLiteStore
 
 __all__ = ["open_store", "redact_url"]
 
@@ -44,15 +45,22 @@ _REDIS_PY_PARAMS = {
 }  # fmt: skip
 
 
-def _retry_from(params: dict[str, str]) -> RetryPolicy:
-    kwargs: dict[str, Any] = {}
-    kwargs.update(_pop_number(params, "attempts", int))
-    kwargs.update(_pop_number(params, "deadline", float))
-    return RetryPolicy(**kwargs)
-
-
-def _pop_float(params: dict[str, str], name: str) -> dict[str, float]:
-    return _pop_number(params, name, float)
+def _store_kwargs(
+    kind: str, params: dict[str, str], *, numbers: tuple[str, ...], texts: tuple[str, ...]
+) -> dict[str, Any]:
+    """The store's keyword arguments, taken out of ``params``: the common ones (retry, grace), then
+    its own ``numbers`` and ``texts``. Anything else left in ``params`` is an error."""
+    unknown = set(params) - _COMMON - set(numbers) - set(texts)
+    if unknown:
+        raise ValueError(f"unknown {kind} store parameter(s): {', '.join(sorted(unknown))}")
+    retry: dict[str, Any] = {}
+    retry.update(_pop_number(params, "attempts", int))
+    retry.update(_pop_number(params, "deadline", float))
+    kwargs: dict[str, Any] = {"retry": RetryPolicy(**retry)}
+    for name in ("grace", *numbers):
+        kwargs.update(_pop_number(params, name, float))
+    kwargs.update((name, params.pop(name)) for name in texts if name in params)
+    return kwargs
 
 
 def _pop_number(params: dict[str, str], name: str, kind: Callable[[str], T]) -> dict[str, T]:
@@ -82,8 +90,6 @@ def open_store(url: str) -> BudgetStore:
     if scheme == "memory":
         if url.lower() not in ("memory:", "memory://"):
             raise ValueError(f"memory store URL takes no path or parameters: {url!r}")
-        from ._memory import default_store
-
         # the process-wide store: guards opened from the same URL must share budgets
         return default_store()
 
@@ -111,32 +117,17 @@ def _open_sqlite(url: str) -> BudgetStore:
     if not path or path in ("/", ":memory:", "/:memory:"):
         raise ValueError(f"sqlite URL {url!r} needs a file path (an in-memory database cannot be shared)")
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    unknown = set(params) - (_COMMON | {"timeout", "synchronous"})
-    if unknown:
-        raise ValueError(f"unknown sqlite store parameter(s): {', '.join(sorted(unknown))}")
-    kwargs: dict[str, Any] = {"retry": _retry_from(params)}
-    kwargs.update(_pop_float(params, "grace"))
-    kwargs.update(_pop_float(params, "timeout"))
-    if "synchronous" in params:
-        kwargs["synchronous"] = params.pop("synchronous")
-    from ._sqlite import SQLiteStore
-
+    kwargs = _store_kwargs("sqlite", params, numbers=("timeout",), texts=("synchronous",))
     return SQLiteStore(path, **kwargs)
 
 
 def _open_redis(url: str) -> BudgetStore:
     parts = urlsplit(url)
     params = parse_qsl(parts.query, keep_blank_values=True)
-    ours = {k: v for k, v in params if k in _COMMON | {"prefix", "socket_timeout"}}
-    rest = [(k, v) for k, v in params if k not in ours]
-    unknown = {k for k, _ in rest} - _REDIS_PY_PARAMS
-    if unknown:
-        raise ValueError(f"unknown redis store parameter(s): {', '.join(sorted(unknown))}")
-    kwargs: dict[str, Any] = {"retry": _retry_from(ours)}
-    kwargs.update(_pop_float(ours, "grace"))
-    kwargs.update(_pop_float(ours, "socket_timeout"))
-    if "prefix" in ours:
-        kwargs["prefix"] = ours.pop("prefix")
+    # Parameters redis-py understands pass through to its client; the rest are ours.
+    rest = [(k, v) for k, v in params if k in _REDIS_PY_PARAMS - {"socket_timeout"}]
+    ours = {k: v for k, v in params if k not in _REDIS_PY_PARAMS - {"socket_timeout"}}
+    kwargs = _store_kwargs("redis", ours, numbers=("socket_timeout",), texts=("prefix",))
     client_url = urlunsplit(parts._replace(query=urlencode(rest)))
     try:
         from ._redis import RedisStore

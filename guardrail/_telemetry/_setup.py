@@ -1,4 +1,5 @@
-"""`--trace console|jsonl:PATH|otlp`: a TracerProvider for the CLI and for quick scripts.
+"""A TracerProvider from a short spec (``console``, ``jsonl:PATH``, ``otlp[:URL]``), for the CLI's
+``--trace`` and for quick scripts.
 
     provider = configure_tracing("jsonl:spans.jsonl")
     guard = Guard(manifest, tracer_provider=provider)
@@ -46,14 +47,18 @@ DEFAULT_SERVICE_NAME = "guardrail"
 
 
 def make_exporter(spec: str) -> tuple[SpanExporter, bool]:
-    """The exporter a spec names, and whether it should be batched."""
+    """The exporter a spec names, and whether it should be batched.
+
+    Raises ``ValueError`` for a spec it does not understand and ``ImportError`` when the otlp
+    exporter is not installed; the messages say what is wrong with the spec, and a caller such
+    as the CLI adds where the spec came from."""
     kind, sep, arg = spec.strip().partition(":")
     kind = kind.strip().lower()
     if kind == "console" and not sep:
         return ConsoleSpanExporter(out=sys.stdout), False
     if kind == "jsonl":
         if not arg.strip():
-            raise ValueError("--trace jsonl needs a file: jsonl:PATH")
+            raise ValueError(f"trace spec {spec!r} names no file: use jsonl:PATH")
         from ._export import JsonlSpanExporter
 
         return JsonlSpanExporter(arg.strip()), False
@@ -62,14 +67,16 @@ def make_exporter(spec: str) -> tuple[SpanExporter, bool]:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
-                "--trace otlp needs the OTLP/HTTP exporter: "
-                "pip install 'task-guardrail[otlp]' (opentelemetry-exporter-otlp-proto-http)"
+                "the otlp trace exporter needs opentelemetry-exporter-otlp-proto-http: "
+                "pip install 'task-guardrail[otlp]'"
             ) from exc
         endpoint = arg.strip() or None
         if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"--trace otlp:URL needs an http(s) URL, not {endpoint!r}")
+            raise ValueError(
+                f"the otlp endpoint in trace spec {spec!r} must be an http(s) URL, got {endpoint!r}"
+            )
         return OTLPSpanExporter(endpoint=endpoint), True
-    raise ValueError(f"--trace must be {TRACE_SPEC_HELP}; got {spec!r}")
+    raise ValueError(f"unknown trace spec {spec!r}: use {TRACE_SPEC_HELP}")
 
 
 def configure_tracing(

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from guardrail import Guard, MemoryStore
-from guardrail._audit._log import AuditLog
+from guardrail._audit import AuditLog
 
 
 def main() -> None:

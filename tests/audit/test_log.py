@@ -19,7 +19,7 @@ import pytest
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from guardrail import Decision, DelegationDenied, Guard, MemoryStore
-from guardrail._audit._log import GENESIS, AuditLog, AuditLogError, iter_records, log_files, verify
+from guardrail._audit import GENESIS, AuditLog, AuditLogError, iter_records, log_files, verify
 from tests.telemetry.support import Telemetry, manifest
 
 HERE = Path(__file__).parent

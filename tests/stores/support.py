@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from guardrail import Decision, DenialCode
+
 if TYPE_CHECKING:  # redis-py is imported where a server is used: SQLite tests do without it
     import redis
 
@@ -29,6 +31,12 @@ REDIS_EXTRA = "needs the redis extra: pip install '.[redis]'"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WORKER = HERE / "_worker.py"
+
+
+def redis_py() -> Any:
+    """redis-py, imported only by tests that talk to a Redis server: the SQLite and memory store
+    tests run without it (a test that needs it is skipped when the extra is not installed)."""
+    return pytest.importorskip("redis", reason=REDIS_EXTRA)
 
 
 def redis_server_binary() -> str:
@@ -61,11 +69,10 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        import redis
-
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        return redis_py().Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
 
     def start(self, timeout: float = 10.0) -> RedisServer:
+        redis = redis_py()  # before the server starts: a skip must not leave it running
         conf = self.directory / "redis.conf"
         conf.write_text(
             "\n".join(
@@ -89,7 +96,6 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        import redis
 
         deadline = time.monotonic() + timeout
         probe = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
@@ -138,6 +144,28 @@ def start_redis(directory: Path) -> RedisServer:
         except RuntimeError as exc:
             last = exc
     raise RuntimeError(f"could not start redis-server: {last}")
+
+
+def guard_manifest(task: str) -> dict[str, Any]:
+    """A refund task's manifest: 10 calls in all, send_refund 5 calls and 80 in amounts."""
+    return {
+        "manifest": 1,
+        "task": task,
+        "principal": "agent:support-bot",
+        "ttl": "15m",
+        "budget": {"calls": 10},
+        "tools": {
+            "send_refund": {
+                "args": {"amount": {"type": "number", "min": 0, "max": 50}},
+                "budget": {"calls": 5, "sum": {"amount": 80}},
+            },
+            "read_ticket": {"args": {"ticket_id": {}}},
+        },
+    }
+
+
+def code(decision: Decision) -> DenialCode | None:
+    return None if decision.denial is None else decision.denial.code
 
 
 def unique_prefix() -> str:

@@ -1,4 +1,5 @@
-"""RedisStore: key layout and expiry, odd clients and keys, and an outage of the server."""
+"""RedisStore: key layout and expiry, odd clients and keys, an outage of the server, and Redis
+store URLs."""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ import time
 
 import pytest
 
-from tests.stores.support import REDIS_EXTRA
+from guardrail import Charge, RetryPolicy, StoreUnavailable, open_store
+from guardrail._cli import main
+from tests.stores.support import RedisServer, free_port, redis_py, unique_prefix
 
-pytest.importorskip("redis", reason=REDIS_EXTRA)
-
-import redis
-
-from guardrail import Charge, RetryPolicy, StoreUnavailable
-from guardrail._stores._redis import RedisStore
-from tests.stores.support import RedisServer, unique_prefix
+redis = redis_py()
+from guardrail._stores._redis import RedisStore  # noqa: E402 - after the check that redis-py is there
 
 
 def seconds_left(client: redis.Redis, key: str) -> float:
@@ -204,7 +202,6 @@ def test_an_outage_fails_closed_and_the_budget_survives_a_restart(own_redis_serv
 
 def test_a_server_that_never_answers_is_unavailable_without_retrying_forever() -> None:
     # nothing listens on this port; the store must give up by itself
-    from tests.stores.support import free_port
 
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", retry=RetryPolicy(attempts=2, deadline=0.3))
     with pytest.raises(StoreUnavailable, match="Connection refused"):
@@ -212,3 +209,30 @@ def test_a_server_that_never_answers_is_unavailable_without_retrying_forever() -
     with pytest.raises(StoreUnavailable):
         store.ping()
     store.close()
+
+
+# --- store URLs and the CLI -------------------------------------------------------------
+
+
+def test_redis_urls(redis_server: RedisServer) -> None:
+    store = open_store(f"{redis_server.url}?prefix=app1&grace=30&attempts=2&deadline=0.5&socket_timeout=0.25")
+    assert isinstance(store, RedisStore)
+    assert (store.prefix, store.grace, store.retry.attempts, store.retry.deadline) == ("app1", 30.0, 2, 0.5)
+    # parameters of redis-py itself pass through
+    other = open_store(f"redis://127.0.0.1:{redis_server.port}/3?prefix=app2&client_name=guard-test")
+    assert isinstance(other, RedisStore)
+    other.consume([Charge("t", "calls", 1.0, 2.0)], expires_at=time.time() + 60)
+    client = redis_server.client()
+    assert any(c.get("name") == "guard-test" and str(c.get("db")) == "3" for c in client.client_list())
+    client.select(3)
+    assert client.exists("app2:usage:t") == 1
+    client.close()
+    store.close()
+    other.close()
+
+
+def test_the_cli_on_an_unreachable_redis_exits_store_unavailable(capsys: pytest.CaptureFixture[str]) -> None:
+    down = f"redis://127.0.0.1:{free_port()}/0?attempts=1"
+    assert main(["usage", "--store", down, "t"]) == 4
+    assert "store unavailable" in capsys.readouterr().err
+    assert main(["revoke", "--store", down, "t"]) == 4

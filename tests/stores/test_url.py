@@ -1,4 +1,5 @@
-"""open_store URLs, the retry policy, and the CLI's store functions."""
+"""open_store URLs, the retry policy, and the CLI's store functions (Redis URLs that need a
+server are in test_redis.py: these tests run without redis-py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 from guardrail import Charge, RetryPolicy, StoreUnavailable, default_store, open_store
 from guardrail._cli._stores import format_usage, task_usage
 from guardrail._stores._sqlite import SQLiteStore
-from tests.stores.support import REDIS_EXTRA, RedisServer
 
 
 def test_memory_urls() -> None:
@@ -64,25 +64,6 @@ def test_an_unknown_scheme_message_hides_the_password() -> None:
     with pytest.raises(ValueError) as caught:
         open_store("postgres://alice:hunter2@db/x")
     assert "hunter2" not in str(caught.value)
-
-
-def test_redis_urls(redis_server: RedisServer) -> None:
-    from guardrail._stores._redis import RedisStore
-
-    store = open_store(f"{redis_server.url}?prefix=app1&grace=30&attempts=2&deadline=0.5&socket_timeout=0.25")
-    assert isinstance(store, RedisStore)
-    assert (store.prefix, store.grace, store.retry.attempts, store.retry.deadline) == ("app1", 30.0, 2, 0.5)
-    # parameters of redis-py itself pass through
-    other = open_store(f"redis://127.0.0.1:{redis_server.port}/3?prefix=app2&client_name=guard-test")
-    assert isinstance(other, RedisStore)
-    other.consume([Charge("t", "calls", 1.0, 2.0)], expires_at=time.time() + 60)
-    client = redis_server.client()
-    assert any(c.get("name") == "guard-test" and str(c.get("db")) == "3" for c in client.client_list())
-    client.select(3)
-    assert client.exists("app2:usage:t") == 1
-    client.close()
-    store.close()
-    other.close()
 
 
 def test_task_usage_on_a_fresh_and_a_revoked_task(tmp_path: Path) -> None:
@@ -214,7 +195,6 @@ def test_cli_revoke_and_usage(
 def test_cli_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-
     monkeypatch.delenv("GUARDRAIL_STORE", raising=False)
     assert cli(monkeypatch, "usage", "t") == 2
     assert "--store" in capsys.readouterr().err
@@ -222,16 +202,3 @@ def test_cli_errors(
     assert "unknown store URL scheme" in capsys.readouterr().err
     assert cli(monkeypatch, "revoke", "--store", f"sqlite://{tmp_path}/g.db", "--ttl", "soon", "t") == 2
     assert "--ttl" in capsys.readouterr().err
-
-
-def test_cli_errors_on_a_redis_store_that_is_down(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    pytest.importorskip("redis", reason=REDIS_EXTRA)
-    from tests.stores.support import free_port
-
-    monkeypatch.delenv("GUARDRAIL_STORE", raising=False)
-    down = f"redis://127.0.0.1:{free_port()}/0?attempts=1"
-    assert cli(monkeypatch, "usage", "--store", down, "t") == 4
-    assert "store unavailable" in capsys.readouterr().err
-    assert cli(monkeypatch, "revoke", "--store", down, "t") == 4

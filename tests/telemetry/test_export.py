@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from guardrail import DelegationDenied, Guard, MemoryStore, _cli
-from guardrail._audit._log import AuditLog
+from guardrail._audit import AuditLog
 from guardrail._telemetry._export import SPAN_FORMAT, JsonlSpanExporter, read_spans
 from guardrail._telemetry._report import DenialGroup, load_report, render_report
 from guardrail._telemetry._setup import configure_tracing

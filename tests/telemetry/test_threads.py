@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from guardrail import DelegationDenied
-from guardrail._audit._log import AuditLog, verify
+from guardrail._audit import AuditLog, verify
 from tests.telemetry.support import Telemetry, key, manifest
 
 THREADS = 8
@@ -76,7 +76,7 @@ def test_one_span_per_decision_with_8_threads(tel: Telemetry, tmp_path: Path) ->
     result = verify(tmp_path / "audit.jsonl")
     assert result.ok, result.summary()
     assert result.lines == CALLS and len(result.files) > 1  # rotated while threads wrote
-    from guardrail._audit._log import iter_records
+    from guardrail._audit import iter_records
 
     records = list(iter_records(tmp_path / "audit.jsonl"))
     assert [r["seq"] for r in records] == list(range(1, CALLS + 1))

@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from guardrail import DelegationDenied, Guard
-from guardrail._audit._log import AuditLog
+from guardrail._audit import AuditLog
 from guardrail._telemetry._export import JsonlSpanExporter, span_to_dict
 from guardrail.testing import CapturedSpans
 from tests.telemetry.support import Telemetry, manifest

@@ -1,0 +1,105 @@
+"""Writing guard decisions onto spans, with the OpenTelemetry API only (no SDK)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from .._text import __version__
+from ._names import (
+    DECISION,
+    DENIAL_ARGUMENT,
+    DENIAL_BUDGET_LIMIT,
+    DENIAL_BUDGET_SCOPE,
+    DENIAL_BUDGET_USED,
+    DENIAL_CODE,
+    DENIAL_CONSTRAINT,
+    DENIAL_DEPTH,
+    DENIAL_EVENT,
+    DENIAL_MESSAGE,
+    ERROR_TYPE,
+    GEN_AI_TOOL_CALL_ID,
+    INSTRUMENTATION_NAME,
+)
+
+if TYPE_CHECKING:
+    from .._outcome import Decision
+
+__all__ = ["annotate", "denial_attributes", "get_meter", "get_tracer", "record_tool_error"]
+
+
+def get_tracer(provider: trace.TracerProvider | None) -> trace.Tracer:
+    return trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider=provider)
+
+
+def get_meter(provider: metrics.MeterProvider | None) -> metrics.Meter:
+    return metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider=provider)
+
+
+def denial_attributes(decision: Decision) -> dict[str, Any]:
+    denial = decision.denial
+    assert denial is not None
+    attrs: dict[str, Any] = {
+        DENIAL_CODE: denial.code.value,
+        DENIAL_MESSAGE: denial.message,
+        DENIAL_DEPTH: denial.depth,
+    }
+    if denial.argument is not None:
+        attrs[DENIAL_ARGUMENT] = denial.argument
+    if denial.constraint is not None:
+        attrs[DENIAL_CONSTRAINT] = denial.constraint
+    if denial.budget is not None:
+        attrs[DENIAL_BUDGET_SCOPE] = denial.budget.scope
+        attrs[DENIAL_BUDGET_LIMIT] = denial.budget.limit
+        attrs[DENIAL_BUDGET_USED] = denial.budget.used
+    return attrs
+
+
+def annotate(span: Span, decision: Decision) -> None:
+    """Write a decision onto its tool span."""
+    denial = decision.denial
+    # One set_attributes call: the SDK takes its span lock once per call.
+    attrs: dict[str, Any] = denial_attributes(decision) if denial is not None else {}
+    attrs[DECISION] = decision.outcome
+    if decision.call_id is not None:
+        attrs[GEN_AI_TOOL_CALL_ID] = decision.call_id
+    span.set_attributes(attrs)
+    if denial is None:
+        return
+    event: dict[str, str | int | float] = {
+        "code": denial.code.value,
+        "message": denial.message,
+        "tool": denial.tool or "",
+        "argument": denial.argument or "",
+        "constraint": denial.constraint or "",
+        "task": denial.task or "",
+        "principal": denial.principal or "",
+        "manifest_digest": denial.manifest_digest or "",
+        "call_id": denial.call_id or "",
+        "depth": denial.depth,
+        "at": denial.at.isoformat(),
+    }
+    if denial.budget is not None:
+        event["budget.scope"] = denial.budget.scope
+        event["budget.limit"] = denial.budget.limit
+        event["budget.used"] = denial.budget.used
+    span.add_event(DENIAL_EVENT, event)
+    if decision.enforced:
+        span.set_attribute(ERROR_TYPE, denial.code.value)
+        span.set_status(Status(StatusCode.ERROR, denial.message))
+
+
+def record_tool_error(span: Span, exc: BaseException, record_values: bool) -> None:
+    """A tool that raised: status ERROR and an `exception` event. The exception's message may hold
+    argument values, so it is recorded only when values are."""
+    cls = type(exc)
+    # The fully qualified name, as the OTel error conventions ask (builtins stay short).
+    kind = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    attrs = {"exception.type": kind}
+    if record_values:
+        attrs["exception.message"] = str(exc)
+    span.add_event("exception", attrs)
+    span.set_attribute(ERROR_TYPE, kind)
+    span.set_status(Status(StatusCode.ERROR, kind))
