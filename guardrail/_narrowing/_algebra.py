@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._manifest._models import Constraint, UrlSpec
-from .._policy import _constraints as c
-from .._policy._constraints import Rule, normalize_path, parse_host_pattern, written
+from .._policy import Rule, _urls, normalize_path, parse_host_pattern, written
+from .._policy import within as _within
 from ._report import NO_VALUE, NoValue, json_text
 
 STR, INT, FLT, BOOL, ARR, OBJ, NUL = "string", "integer", "float", "boolean", "array", "object", "null"
@@ -344,7 +344,7 @@ def proves(branch: Branch, p: Comp) -> bool:
     if k == "path_within":
         roots = tuple(r for r in (normalize_path(x) for x in as_tuple(m)) if r is not None)
         return t <= {STR} and any(
-            g and all(c._within(r, roots) for r in g) for g in branch.root_groups
+            g and all(_within(r, roots) for r in g) for g in branch.root_groups
         )
     if k == "url":
         return t <= {STR} and any(_url_subset(u, m) for u in branch.urls)
@@ -411,14 +411,14 @@ def _disjoint_comp(branch: Branch, q: Comp) -> bool:
 
 
 def _url_subset(child: UrlSpec, parent: UrlSpec) -> bool:
-    c_schemes = {s.lower() for s in (child.schemes or c.DEFAULT_URL_SCHEMES)}
-    p_schemes = {s.lower() for s in (parent.schemes or c.DEFAULT_URL_SCHEMES)}
+    c_schemes = {s.lower() for s in (child.schemes or _urls.DEFAULT_URL_SCHEMES)}
+    p_schemes = {s.lower() for s in (parent.schemes or _urls.DEFAULT_URL_SCHEMES)}
     if not c_schemes <= p_schemes:
         return False
     if parent.path_prefix is not None:
         pp = normalize_path(parent.path_prefix)
         cp = normalize_path(child.path_prefix) if child.path_prefix is not None else None
-        if pp is None or cp is None or not c._within(cp, (pp,)):
+        if pp is None or cp is None or not _within(cp, (pp,)):
             return False
     if parent.hosts is None:
         return True
@@ -428,7 +428,7 @@ def _url_subset(child: UrlSpec, parent: UrlSpec) -> bool:
     for entry in child.hosts:
         host, port = parse_host_pattern(entry)
         for scheme in c_schemes:
-            default = c._DEFAULT_PORTS.get(scheme)
+            default = _urls._DEFAULT_PORTS.get(scheme)
             effective = port if port is not None else default
             if not any(
                 _host_covers(p_host, host)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .._manifest._models import Constraint, UrlSpec
-from .._policy._constraints import Rule, parse_host_pattern
+from .._policy import Rule, parse_host_pattern
 from ._algebra import Side, as_tuple, components, dedupe, variants
 from ._regex import regex_samples
 from ._report import NO_VALUE
