@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .._manifest._models import Manifest, parse_duration
-from .._policy import is_finite_number
+from .._policy import bounds, is_finite_number
 from .._policy._compiled import CompiledManifest, CompiledTool, budget_scopes, scope_location
 from .._text import num
 from ._algebra import SUM_IMPLIED, ArgsSpec, Side
@@ -275,7 +275,7 @@ class _Check:
         if finite is not None:
             numbers = [v for v in finite if is_finite_number(v)]
             return max(numbers, default=0.0)
-        highs = [b.hi for b in side.branches]
+        highs = [bounds(b)[1] for b in side.branches]
         if all(h is not None for h in highs) and highs:
             return max(h for h in highs if h is not None)
         return math.inf

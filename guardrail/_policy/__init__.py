@@ -8,6 +8,7 @@ composition into rules (`_rules`); and the compiled form of a manifest (`_compil
 from ._compiled import CompiledManifest, CompiledTool, budget_scopes, scope_location
 from ._json import is_finite_number, is_integer, strict_equal, variants
 from ._kind import Branch, Harvest, Kind, Nested, Predicate, Sampler, Slot, Structural, written
+from ._numbers import bounds
 from ._paths import normalize_path, within
 from ._regex_samples import regex_samples
 from ._registry import REGISTRY, Registry
@@ -38,6 +39,7 @@ __all__ = [
     "Structural",
     "UrlSpec",
     "Violation",
+    "bounds",
     "budget_scopes",
     "compile_pattern",
     "is_finite_number",
