@@ -17,12 +17,13 @@ A kind gives:
 - `template`: where a `${param}` lands in the value: `text`, `regex` (escaped), `path` (no `.`/`..`
   segment), `host` (no `*`), `constraint`, `constraints` (a list of them), `args` (name ->
   constraint), or a mapping from the keys of an object value to one of those.
-- The narrowing analysis hooks: `implies` (the type atoms a value must have), `proves(branch,
-  value)` (every value of the child's branch satisfies this parent constraint), `disjoint(branch,
-  value)` (no value of the branch does), `listed` / `bounded` (the few values a constraint or a
-  branch allows, when known), `alternatives` (`any_of`), `harvest` (constants to build candidate
-  values from; a family's `Sampler`s turn them into candidates). All answers are sound, not
-  complete: `False` means "not proven".
+- The narrowing analysis hooks: `implies` (the type atoms a value must have; `atoms` when it does
+  not depend on the value), `proves(branch, value)` (every value of the child's branch satisfies
+  this parent constraint), `disjoint(branch, value)` (no value of the branch does; by default,
+  when the branch's types and `implies` do not meet), `listed` / `bounded` (the few values a
+  constraint or a branch allows, when known), `alternatives` (`any_of`), `harvest` (constants to
+  build candidate values from, by default the value into `bucket`; a family's `Sampler`s turn
+  buckets into candidates). All answers are sound, not complete: `False` means "not proven".
 
 A kind is registered in `_registry.py`; adding one is its module plus its tests.
 """
@@ -172,6 +173,10 @@ class Kind:
     template: Slot | Mapping[str, Slot] = "text"
     # Said when a proof involving this kind fails and no counterexample was found.
     hint: str = ""
+    # The type atoms every value this kind accepts has (`_json.STR`, ...): what it `implies`.
+    atoms: frozenset[str] = ANY
+    # The harvest bucket its value goes to, for the samplers to build candidates from.
+    bucket: str = ""
 
     @property
     def attr(self) -> str:
@@ -196,7 +201,7 @@ class Kind:
     # -- narrowing ----------------------------------------------------------------------------
 
     def implies(self, value: Any) -> frozenset[str]:
-        return ANY
+        return self.atoms
 
     def listed(self, value: Any) -> list[Any] | None:
         """Every value this constraint alone allows, when it lists them (`equals`, `one_of`)."""
@@ -214,7 +219,9 @@ class Kind:
         return False
 
     def disjoint(self, branch: Branch, value: Any) -> bool:
-        return False
+        return not branch.types & self.implies(value)
 
     def harvest(self, value: Any, h: Harvest) -> None:
         """Put the constants of `value` into `h`'s buckets."""
+        if self.bucket:
+            h.put(self.bucket, value)

@@ -17,23 +17,26 @@ __all__ = ["KINDS", "SAMPLERS", "Max", "Min", "bounds"]
 Number = StrictInt | StrictFloat
 
 
-class Min:
+class _Bound:
     __slots__ = ("bound", "written")
+    key = ""
 
     def __init__(self, bound: float) -> None:
         self.bound = bound
-        self.written = written("min", bound)
+        self.written = written(self.key, bound)
+
+
+class Min(_Bound):
+    __slots__ = ()
+    key = "min"
 
     def __call__(self, value: Any) -> bool:
         return is_finite_number(value) and value >= self.bound
 
 
-class Max:
-    __slots__ = ("bound", "written")
-
-    def __init__(self, bound: float) -> None:
-        self.bound = bound
-        self.written = written("max", bound)
+class Max(_Bound):
+    __slots__ = ()
+    key = "max"
 
     def __call__(self, value: Any) -> bool:
         return is_finite_number(value) and value <= self.bound
@@ -45,7 +48,10 @@ def bounds(branch: Branch) -> tuple[float | None, float | None]:
     return (max(lows) if lows else None), (min(highs) if highs else None)
 
 
-class _Bound(Kind):
+class _BoundKind(Kind):
+    atoms = NUM
+    bucket = "numbers"
+
     def annotation(self) -> Any:
         return Number | None
 
@@ -53,20 +59,14 @@ class _Bound(Kind):
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{self.key} must be a finite number")
 
-    def implies(self, value: Any) -> frozenset[str]:
-        return NUM
-
     def bounded(self, branch: Branch) -> list[Any] | None:
         lo, hi = bounds(branch)
         if branch.types <= {INT} and lo is not None and hi is not None and hi - lo <= 256:
             return list(range(math.ceil(lo), math.floor(hi) + 1))
         return None
 
-    def harvest(self, value: Any, h: Harvest) -> None:
-        h.put("numbers", value)
 
-
-class _Min(_Bound):
+class _Min(_BoundKind):
     key = "min"
     rank = 40
 
@@ -79,10 +79,10 @@ class _Min(_Bound):
 
     def disjoint(self, branch: Branch, value: Any) -> bool:
         _, hi = bounds(branch)
-        return not branch.types & NUM or (hi is not None and hi < value)
+        return super().disjoint(branch, value) or (hi is not None and hi < value)
 
 
-class _Max(_Bound):
+class _Max(_BoundKind):
     key = "max"
     rank = 50
 
@@ -101,7 +101,7 @@ class _Max(_Bound):
 
     def disjoint(self, branch: Branch, value: Any) -> bool:
         lo, _ = bounds(branch)
-        return not branch.types & NUM or (lo is not None and lo > value)
+        return super().disjoint(branch, value) or (lo is not None and lo > value)
 
 
 _BASE_NUMBERS: tuple[Any, ...] = (0, 1, -1, 2, 0.5, -0.5, 1.5, 10, 100, 1000, 10**6, 10**9, -10**9,

@@ -67,6 +67,7 @@ class _PathWithin(Kind):
     key = "path_within"
     rank = 100
     template = "path"
+    atoms = frozenset({STR})
 
     def annotation(self) -> Any:
         return str | list[str] | None
@@ -82,16 +83,10 @@ class _PathWithin(Kind):
     def compile(self, value: Any) -> PathWithin:
         return PathWithin(value)
 
-    def implies(self, value: Any) -> frozenset[str]:
-        return frozenset({STR})
-
     def proves(self, branch: Branch, value: Any) -> bool:
         roots = _roots(value)
         groups = [_roots(v) for v in branch.values(self.key)]
         return branch.types <= {STR} and any(g and all(within(r, roots) for r in g) for g in groups)
-
-    def disjoint(self, branch: Branch, value: Any) -> bool:
-        return STR not in branch.types
 
     def harvest(self, value: Any, h: Harvest) -> None:
         h.put("roots", *as_tuple(value))

@@ -111,14 +111,11 @@ def _prefix_groups(branch: Branch) -> list[tuple[str, ...]]:
 
 
 class _Length(Kind):
+    atoms = _SEQ
+    bucket = "lengths"
+
     def annotation(self) -> Any:
         return NonNegativeInt | None
-
-    def implies(self, value: Any) -> frozenset[str]:
-        return _SEQ
-
-    def harvest(self, value: Any, h: Harvest) -> None:
-        h.put("lengths", value)
 
 
 class _MinLength(_Length):
@@ -140,7 +137,7 @@ class _MinLength(_Length):
 
     def disjoint(self, branch: Branch, value: Any) -> bool:
         _, high = _lengths(branch)
-        return not branch.types & _SEQ or (high is not None and high < value)
+        return super().disjoint(branch, value) or (high is not None and high < value)
 
 
 class _MaxLength(_Length):
@@ -165,7 +162,7 @@ class _MaxLength(_Length):
 
     def disjoint(self, branch: Branch, value: Any) -> bool:
         low, _ = _lengths(branch)
-        return not branch.types & _SEQ or (low is not None and low > value)
+        return super().disjoint(branch, value) or (low is not None and low > value)
 
 
 class _Pattern(Kind):
@@ -173,6 +170,8 @@ class _Pattern(Kind):
     rank = 90
     template = "regex"
     hint = " (regular expressions are proven only when identical)"
+    atoms = frozenset({STR})
+    bucket = "patterns"
 
     def annotation(self) -> Any:
         return str | None
@@ -183,22 +182,15 @@ class _Pattern(Kind):
     def compile(self, value: Any) -> Pattern:
         return Pattern(value)
 
-    def implies(self, value: Any) -> frozenset[str]:
-        return frozenset({STR})
-
     def proves(self, branch: Branch, value: Any) -> bool:
-        return value in branch.values("pattern")
+        return value in branch.values(self.key)
 
-    def disjoint(self, branch: Branch, value: Any) -> bool:
-        return STR not in branch.types
-
-    def harvest(self, value: Any, h: Harvest) -> None:
-        h.put("patterns", value)
 
 
 class _StartsWith(Kind):
     key = "starts_with"
     rank = 80
+    atoms = frozenset({STR})
 
     def annotation(self) -> Any:
         return str | list[str] | None
@@ -209,9 +201,6 @@ class _StartsWith(Kind):
 
     def compile(self, value: Any) -> StartsWith:
         return StartsWith(value)
-
-    def implies(self, value: Any) -> frozenset[str]:
-        return frozenset({STR})
 
     def proves(self, branch: Branch, value: Any) -> bool:
         wanted = as_tuple(value)

@@ -106,6 +106,8 @@ class _Each(Kind):
     rank = 120
     structural = True
     template = "constraint"
+    atoms = frozenset({ARR})
+    bucket = "items"
 
     def annotation(self) -> Any:
         return Self | None
@@ -113,18 +115,10 @@ class _Each(Kind):
     def compile(self, value: Nested) -> Each:
         return Each(value.compile(), value.spec())
 
-    def implies(self, value: Any) -> frozenset[str]:
-        return frozenset({ARR})
-
     def proves(self, branch: Branch, value: Any) -> bool:
         items = branch.values(self.key)
         return branch.types <= {ARR} and bool(items) and branch.within(items, value)
 
-    def disjoint(self, branch: Branch, value: Any) -> bool:
-        return ARR not in branch.types
-
-    def harvest(self, value: Any, h: Harvest) -> None:
-        h.put("items", value)
 
 
 class _Fields(Kind):
@@ -132,6 +126,8 @@ class _Fields(Kind):
     rank = 130
     structural = True
     template = "args"
+    atoms = frozenset({OBJ})
+    bucket = "fields"
 
     def annotation(self) -> Any:
         return dict[str, Self] | None
@@ -140,19 +136,10 @@ class _Fields(Kind):
         rules = {name: sub.compile() for name, sub in value.items()}
         return Fields(ArgsRule(rules), {name: sub.spec() for name, sub in value.items()})
 
-    def implies(self, value: Any) -> frozenset[str]:
-        return frozenset({OBJ})
-
     def proves(self, branch: Branch, value: Any) -> bool:
         return branch.types <= {OBJ} and any(
             branch.args_within(own, value) for own in branch.values(self.key)
         )
-
-    def disjoint(self, branch: Branch, value: Any) -> bool:
-        return OBJ not in branch.types
-
-    def harvest(self, value: Any, h: Harvest) -> None:
-        h.put("fields", value)
 
 
 class _AnyOf(Kind):

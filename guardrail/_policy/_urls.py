@@ -196,6 +196,8 @@ class _Url(Kind):
     key = "url"
     rank = 110
     template = {"path_prefix": "path", "hosts": "host"}
+    atoms = frozenset({STR})
+    bucket = "urls"
 
     def annotation(self) -> Any:
         return UrlSpec | None
@@ -203,17 +205,8 @@ class _Url(Kind):
     def compile(self, value: Any) -> Url:
         return Url(value)
 
-    def implies(self, value: Any) -> frozenset[str]:
-        return frozenset({STR})
-
     def proves(self, branch: Branch, value: Any) -> bool:
         return branch.types <= {STR} and any(url_subset(u, value) for u in branch.values(self.key))
-
-    def disjoint(self, branch: Branch, value: Any) -> bool:
-        return STR not in branch.types
-
-    def harvest(self, value: Any, h: Harvest) -> None:
-        h.put("urls", value)
 
 
 def _url_samples(h: Harvest) -> list[Any]:

@@ -238,9 +238,6 @@ class _Type(Kind):
     def proves(self, branch: Branch, value: Any) -> bool:
         return branch.types <= type_atoms(value)
 
-    def disjoint(self, branch: Branch, value: Any) -> bool:
-        return not branch.types & type_atoms(value)
-
 
 def _literal_samples(h: Harvest) -> list[Any]:
     out: list[Any] = []
