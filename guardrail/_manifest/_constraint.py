@@ -4,7 +4,6 @@ module. Unknown keys are errors (a typo such as `max_lenght` must never drop a c
 
 from __future__ import annotations
 
-import keyword
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -73,7 +72,7 @@ def constraint_model(registry: Registry, name: str = "Constraint") -> type[Const
     fields: dict[str, Any] = {}
     for kind in registry.kinds:
         attr = kind.attr
-        if hasattr(ConstraintBase, attr) or attr.startswith("model_") or keyword.iskeyword(attr):
+        if hasattr(ConstraintBase, attr) or attr.startswith("model_"):
             raise ValueError(f"constraint key {kind.key!r} clashes with the model's own names")
         alias = kind.key if attr != kind.key else None
         fields[attr] = (kind.annotation(), Field(default=kind.default, alias=alias))

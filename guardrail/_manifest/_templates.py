@@ -16,9 +16,10 @@ A template is a manifest with a `params:` block and `${name}` references in its 
 Substitution happens in the parsed data, never in the YAML text, so a parameter value is always
 one value: it cannot add keys, constraints or YAML structure. It is done in one pass, so a `${...}`
 inside a parameter value stays as it is. `$${` writes a literal `${`. Keys cannot hold parameters.
-Inside a `pattern`, a parameter matches itself literally (its punctuation is escaped); inside a `path_within`
-root or a URL `path_prefix` it cannot hold a `.` or `..` segment nor be empty (or only `/`), and inside
-a URL host it cannot hold `*`. `${task}` is the task id.
+How a parameter is inserted into a constraint's value is its kind's `template` slot (see
+`guardrail._policy._kind`): inside a `pattern` it matches itself literally (its punctuation is
+escaped); inside a `path_within` root or a URL `path_prefix` it cannot hold a `.` or `..` segment
+nor be empty (or only `/`), and inside a URL host it cannot hold `*`. `${task}` is the task id.
 The template's own `task` key, if any, must be `${task}`: the task is given per instance.
 
 Missing, unknown and ill-typed parameters are `ManifestError`s; the rendered manifest (without
