@@ -138,6 +138,7 @@ class _Equals(Kind):
     rank = 10
     shorthand = "scalar"
     null_is_value = True
+    bucket = "literals"
 
     def annotation(self) -> Any:
         return JsonValue
@@ -157,20 +158,24 @@ class _Equals(Kind):
     def disjoint(self, branch: Branch, value: Any) -> bool:
         return _none_accepted(branch, [value])
 
-    def harvest(self, value: Any, h: Harvest) -> None:
-        h.put("literals", value)
 
-
-class _OneOf(Kind):
-    key = "one_of"
-    rank = 20
-    shorthand = "list"
+class _Values(Kind):
+    """A kind whose value is a list of JSON values."""
 
     def annotation(self) -> Any:
         return list[JsonValue] | None
 
     def validate(self, value: Any, written: Mapping[str, Any]) -> None:
         _check_json_value(value, self.key)
+
+    def harvest(self, value: Any, h: Harvest) -> None:
+        h.put("literals", *value)
+
+
+class _OneOf(_Values):
+    key = "one_of"
+    rank = 20
+    shorthand = "list"
 
     def compile(self, value: Any) -> OneOf:
         return OneOf(value)
@@ -184,28 +189,16 @@ class _OneOf(Kind):
     def disjoint(self, branch: Branch, value: Any) -> bool:
         return _none_accepted(branch, value)
 
-    def harvest(self, value: Any, h: Harvest) -> None:
-        h.put("literals", *value)
 
-
-class _NotOneOf(Kind):
+class _NotOneOf(_Values):
     key = "not_one_of"
     rank = 30
-
-    def annotation(self) -> Any:
-        return list[JsonValue] | None
-
-    def validate(self, value: Any, written: Mapping[str, Any]) -> None:
-        _check_json_value(value, self.key)
 
     def compile(self, value: Any) -> NotOneOf:
         return NotOneOf(value)
 
     def proves(self, branch: Branch, value: Any) -> bool:
         return _none_accepted(branch, value)
-
-    def harvest(self, value: Any, h: Harvest) -> None:
-        h.put("literals", *value)
 
 
 def _type_names(value: str | list[str]) -> str | list[str]:
