@@ -22,13 +22,22 @@ from ._errors import (
     StoreUnavailable,
     ToolNotAllowed,
 )
-from ._manifest._models import Budget, Constraint, Manifest, ToolGrant, UrlSpec, parse_duration
-from ._manifest._schema import json_schema_defaults
-from ._manifest._templates import render_template
+from ._manifest import (
+    Budget,
+    Constraint,
+    Manifest,
+    ToolGrant,
+    UrlSpec,
+    json_schema_defaults,
+    key_id,
+    parse_duration,
+    render_template,
+    verify_manifest,
+)
 from ._narrowing import Finding, NarrowerReport, narrower
 from ._outcome import BudgetUse, Decision, Denial, DenialCode, Outcome
 from ._runtime._guard import AuditSink, Guard, Mode
-from ._signing._files import key_id, sign_file, verify_file, verify_manifest, write_keypair
+from ._signing._files import sign_file, verify_file, write_keypair
 from ._stores import (
     BudgetStore,
     Charge,

@@ -60,7 +60,8 @@ def _cmd_keygen(ns: argparse.Namespace) -> int:
 
 
 def _cmd_sign(ns: argparse.Namespace) -> int:
-    from .._signing._files import key_id, load_private_key, sign_file
+    from .._manifest import key_id
+    from .._signing._files import load_private_key, sign_file
 
     try:
         key = load_private_key(ns.key)
@@ -81,7 +82,7 @@ def _cmd_sign(ns: argparse.Namespace) -> int:
 
 
 def _cmd_verify(ns: argparse.Namespace) -> int:
-    from .._signing._files import verify_manifest
+    from .._manifest import verify_manifest
 
     try:
         manifest = Manifest.from_file(ns.file)

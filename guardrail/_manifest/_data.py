@@ -4,16 +4,23 @@ PyYAML's YAML 1.1 resolution turns `NO` into False, `12:30` into 750 and timesta
 datetimes; in a manifest that would silently change what is granted. Here plain scalars resolve
 as in JSON (null, true/false, numbers), everything else stays a string, duplicate keys are errors,
 and a value JSON cannot hold (NaN, infinities, binary, sets, custom tags) is an error naming its line.
+The manifest's digest hashes its data as canonical JSON (`digest_of`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+import pathlib
 import re
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .._errors import ManifestError
@@ -224,3 +231,39 @@ def load_json(text: str, source: str | None = None) -> Any:
         raise ManifestError(f"line {exc.lineno}: JSON syntax error: {exc.msg}", source=source) from None
     except (ValueError, RecursionError) as exc:
         raise ManifestError(f"invalid JSON: {exc}", source=source) from None
+
+
+def canonical_json(data: Any) -> str:
+    """The one JSON text of `data` that a digest hashes: sorted keys, no spaces, no NaN."""
+    return json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default,
+        allow_nan=False,
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True, exclude_unset=True, mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
+def digest_of(data: Mapping[str, Any]) -> str:
+    """sha256 of a manifest's data as written, minus its `signature` key."""
+    body = {k: v for k, v in data.items() if k != "signature"}
+    try:
+        text = canonical_json(body)
+    except (TypeError, ValueError):
+        text = repr(sorted(body.items(), key=lambda kv: kv[0]))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_text(path: str | os.PathLike[str], what: str = "manifest") -> str:
+    """A file's UTF-8 text; a `ManifestError` naming the file when it cannot be read."""
+    try:
+        return pathlib.Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ManifestError(f"cannot read {what}: {exc.strerror or exc}", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise ManifestError(f"the {what} is not UTF-8 text", source=str(path)) from None

@@ -1,13 +1,39 @@
-"""Defaults declared in a tool's JSON Schema: the values the tool runs with for arguments the
-model leaves out. Adapters hand them to `Guard.invoke(defaults=)`, which checks those the
-manifest constrains (at any depth, inside `fields`)."""
+"""JSON Schema, both ways: the manifest's own (`guardrail schema`), and the defaults declared in a
+tool's schema (the values the tool runs with for arguments the model leaves out; adapters hand
+them to `Guard.invoke(defaults=)`, which checks those the manifest constrains, at any depth)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["json_schema_defaults"]
+from pydantic import BaseModel
+
+from .._policy import Registry
+
+__all__ = ["json_schema_defaults", "manifest_json_schema"]
+
+
+def manifest_json_schema(model: type[BaseModel], registry: Registry) -> dict[str, Any]:
+    """The JSON Schema of a manifest model whose constraints are `registry`'s kinds."""
+    schema = model.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Delegation manifest"
+    # The shorthands are part of the format: a bare scalar means equals, a bare list one_of.
+    # Every reference to Constraint now reaches the wrapper, which allows those forms.
+    defs = schema["$defs"]
+    defs["ConstraintObject"] = defs.pop("Constraint")
+    forms: list[dict[str, Any]] = [{"$ref": "#/$defs/ConstraintObject"}]
+    said = []
+    if registry.scalar is not None:
+        forms.append({"type": ["string", "number", "boolean"]})
+        said.append(f"a bare scalar ({registry.scalar.key})")
+    if registry.list is not None:
+        forms.append({"type": "array"})
+        said.append(f"list ({registry.list.key})" if said else f"a bare list ({registry.list.key})")
+    shorthand = f", or {' or '.join(said)}" if said else ""
+    defs["Constraint"] = {"description": f"A constraint mapping{shorthand}.", "anyOf": forms}
+    return schema
 
 _MAX_DEPTH = 16
 

@@ -16,9 +16,10 @@ A template is a manifest with a `params:` block and `${name}` references in its 
 Substitution happens in the parsed data, never in the YAML text, so a parameter value is always
 one value: it cannot add keys, constraints or YAML structure. It is done in one pass, so a `${...}`
 inside a parameter value stays as it is. `$${` writes a literal `${`. Keys cannot hold parameters.
-Inside a `pattern`, a parameter matches itself literally (its punctuation is escaped); inside a `path_within`
-root or a URL `path_prefix` it cannot hold a `.` or `..` segment nor be empty (or only `/`), and inside
-a URL host it cannot hold `*`. `${task}` is the task id.
+How a parameter is inserted into a constraint's value is its kind's `template` slot (see
+`guardrail._policy._kind`): inside a `pattern` it matches itself literally (its punctuation is
+escaped); inside a `path_within` root or a URL `path_prefix` it cannot hold a `.` or `..` segment
+nor be empty (or only `/`), and inside a URL host it cannot hold `*`. `${task}` is the task id.
 The template's own `task` key, if any, must be `${task}`: the task is given per instance.
 
 Missing, unknown and ill-typed parameters are `ManifestError`s; the rendered manifest (without
@@ -37,14 +38,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, model_validator
 
 from .._errors import ManifestError
-from .._policy import _constraints as c
+from .._policy import REGISTRY, Pattern, compile_pattern, is_finite_number
 from ._data import Path as DataPath
-from ._data import load_json, load_yaml
-from ._models import Manifest
+from ._data import load_json, load_yaml, read_text
 
-__all__ = [
-    "ParamSpec", "coerce_param", "declared_params", "load_template", "render_data", "render_template",
-]
+__all__ = ["ParamSpec", "coerce_param", "declared_params", "load_template", "render_data"]
 
 ParamType = Literal["string", "integer", "number", "boolean"]
 
@@ -75,7 +73,7 @@ class ParamSpec(BaseModel):
         if self.pattern is not None:
             if self.type != "string":
                 raise ValueError("pattern applies to string parameters only")
-            c.compile_pattern(self.pattern)
+            compile_pattern(self.pattern)
         return self
 
     def check(self, name: str, value: Any) -> Any:
@@ -83,14 +81,14 @@ class ParamSpec(BaseModel):
         ok = {
             "string": isinstance(value, str),
             "integer": isinstance(value, int) and not isinstance(value, bool),
-            "number": c.is_finite_number(value),
+            "number": is_finite_number(value),
             "boolean": isinstance(value, bool),
         }[self.type]
         if not ok:
             raise ValueError(
                 f"parameter {name!r} must be {_ARTICLE[self.type]}, not {_kind(value)}"
             )
-        if self.pattern is not None and not c.Pattern(self.pattern)(value):
+        if self.pattern is not None and not Pattern(self.pattern)(value):
             raise ValueError(f"parameter {name!r} does not match pattern {self.pattern!r}")
         return value
 
@@ -141,12 +139,7 @@ def load_template(
     line of each value and its source name."""
     p = Path(path)
     source = str(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ManifestError(f"cannot read {what}: {exc.strerror or exc}", source=source) from None
-    except UnicodeDecodeError:
-        raise ManifestError(f"the {what} is not UTF-8 text", source=source) from None
+    text = read_text(p, what)
     lines: dict[DataPath, int] = {}
     if p.suffix.lower() == ".json":
         data = load_json(text, source)
@@ -238,23 +231,10 @@ def render_data(
     return rendered
 
 
-def render_template(
-    template: str | Path | Mapping[str, Any], *, task: str, **params: Any
-) -> Manifest:
-    """A manifest instantiated from a template file (or template data) for one task."""
-    lines: dict[DataPath, int] = {}
-    source: str | None = None
-    if isinstance(template, Mapping):
-        data = dict(template)
-    else:
-        data, lines, source = load_template(template)
-    rendered = render_data(data, task=task, params=params, source=source)
-    return Manifest.model_validate(rendered, _lines=lines, _source=source)
-
-
-# Where in a manifest a string sits decides how a parameter is inserted into it.
-_Context = Literal["manifest", "tools", "grant", "args", "constraint", "any_of", "url", "regex",
-                   "path", "host", "other"]
+# Where in a manifest a string sits decides how a parameter is inserted into it: the manifest's
+# own keys here (`manifest`, `tools`, `grant`, `args`), and inside a constraint what its kind says
+# (`Kind.template`: a slot, or for an object value a slot per key).
+_Context = str | Mapping[str, str]
 
 
 class _Renderer:
@@ -274,9 +254,9 @@ class _Renderer:
                 out[key] = self.node(item, (*path, key), _child_context(ctx, key))
             return out
         if isinstance(value, list):
-            # any_of lists constraints; a bare list in a constraint's place is one_of values.
+            # A list of constraints (any_of); a bare list in a constraint's place lists values.
             inner: _Context = (
-                "constraint" if ctx == "any_of" else "other" if ctx == "constraint" else ctx
+                "constraint" if ctx == "constraints" else "text" if ctx == "constraint" else ctx
             )
             return [self.node(item, (*path, i), inner) for i, item in enumerate(value)]
         if isinstance(value, str) and "$" in value:
@@ -360,25 +340,19 @@ def _as_text(value: Any) -> str:
 
 
 def _child_context(ctx: _Context, key: Any) -> _Context:
-    if ctx == "manifest":
-        return "tools" if key == "tools" else "other"
     if ctx == "tools":
         return "grant"
-    if ctx == "grant":
-        return "args" if key == "args" else "other"
     if ctx == "args":
         return "constraint"
+    if not isinstance(key, str):
+        return "text"
+    if not isinstance(ctx, str):
+        return ctx.get(key, "text")
+    if ctx == "manifest":
+        return "tools" if key == "tools" else "text"
+    if ctx == "grant":
+        return "args" if key == "args" else "text"
     if ctx == "constraint":
-        inside: dict[str, _Context] = {
-            "pattern": "regex",
-            "path_within": "path",
-            "url": "url",
-            "each": "constraint",
-            "not": "constraint",
-            "any_of": "any_of",
-            "fields": "args",
-        }
-        return inside.get(key, "other") if isinstance(key, str) else "other"
-    if ctx == "url":
-        return "path" if key == "path_prefix" else "host" if key == "hosts" else "other"
-    return "other"
+        kind = REGISTRY.get(key)
+        return kind.template if kind is not None else "text"
+    return "text"

@@ -71,10 +71,9 @@ def compare_args(child: ArgsSpec, parent: ArgsSpec) -> list[Item]:
                     value=witness,
                 ))
             else:
-                # the one kind-specific line here
-                hint = " (regular expressions are proven only when identical)" if (
-                    p.key == "pattern" or any(b.patterns for b in side.branches)
-                ) else ""
+                hint = p.kind.hint or next(
+                    (c.kind.hint for b in side.branches for c in b.comps if c.kind.hint), ""
+                )
                 items.append(Item(
                     "unprovable", name, p.label,
                     f"cannot prove that every value the child allows ({side.text}) satisfies "

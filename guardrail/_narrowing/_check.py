@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .._manifest._models import Manifest, parse_duration
-from .._policy import _constraints as c
+from .._policy import bounds, is_finite_number
 from .._policy._compiled import CompiledManifest, CompiledTool, budget_scopes, scope_location
 from .._text import num
 from ._algebra import SUM_IMPLIED, ArgsSpec, Side
@@ -273,9 +273,9 @@ class _Check:
         side = self._arg_side(tool, arg)
         finite = side.finite()
         if finite is not None:
-            numbers = [v for v in finite if c.is_finite_number(v)]
+            numbers = [v for v in finite if is_finite_number(v)]
             return max(numbers, default=0.0)
-        highs = [b.hi for b in side.branches]
+        highs = [bounds(b)[1] for b in side.branches]
         if all(h is not None for h in highs) and highs:
             return max(h for h in highs if h is not None)
         return math.inf
@@ -290,7 +290,7 @@ class _Check:
             pool += [cap, cap / 2, cap / 3, math.floor(cap), math.floor(cap / 2)]
         options = []
         for value in pool:
-            if c.is_finite_number(value) and value > 0 and side.accepts(value):
+            if is_finite_number(value) and value > 0 and side.accepts(value):
                 count = calls if math.isinf(cap) else min(calls, math.floor(cap / value + 1e-9))
                 options.append((_mul(count, value), count, value))
         options.sort(key=lambda option: option[0], reverse=True)
@@ -369,6 +369,6 @@ def _tool_allows(tool: CompiledTool, call: Mapping[str, Any]) -> bool:
         return False
     for arg, _, _ in tool.sum_scopes:
         value = call.get(arg)
-        if value is not None and (not c.is_finite_number(value) or value < 0):
+        if value is not None and (not is_finite_number(value) or value < 0):
             return False
     return True

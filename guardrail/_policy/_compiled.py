@@ -1,14 +1,11 @@
 """A manifest compiled for checking: plain predicates and precomputed budget scopes, so that a
-check is a dict lookup plus a few comparisons."""
+check is a dict lookup plus a few comparisons. Built by `guardrail._manifest._compile`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from ._rules import ArgsRule
 
-from ._constraints import ArgsRule
-
-if TYPE_CHECKING:
-    from .._manifest._models import Manifest
+__all__ = ["CompiledManifest", "CompiledTool", "budget_scopes", "scope_location"]
 
 
 class CompiledTool:
@@ -29,38 +26,26 @@ class CompiledTool:
 
 
 class CompiledManifest:
-    __slots__ = ("digest", "expires_ts", "manifest", "not_before_ts", "principal", "task", "tools")
+    __slots__ = ("digest", "expires_ts", "not_before_ts", "principal", "task", "task_scopes", "tools")
 
-    def __init__(self, manifest: Manifest) -> None:
-        self.manifest = manifest
-        self.task = manifest.task
-        self.principal = manifest.principal
-        self.digest = manifest.digest
-        self.expires_ts = manifest.expires_ts
-        self.not_before_ts = manifest.not_before_ts
-        task_budget = manifest.budget
-        tools: dict[str, CompiledTool] = {}
-        for name in manifest.tools:
-            grant = manifest.grant(name)
-            assert grant is not None
-            rules = {arg: constraint.compile() for arg, constraint in grant.args.items()}
-            calls: list[tuple[str, float]] = []
-            sums: list[tuple[str, str, float]] = []
-            if task_budget is not None:
-                if task_budget.calls is not None:
-                    calls.append(("calls", task_budget.calls))
-                for arg, limit in (task_budget.sum or {}).items():
-                    if arg in rules or grant.allow_other_args:
-                        sums.append((arg, f"sum.{arg}", limit))
-            if grant.budget is not None:
-                if grant.budget.calls is not None:
-                    calls.append((f"tools.{name}.calls", grant.budget.calls))
-                for arg, limit in (grant.budget.sum or {}).items():
-                    sums.append((arg, f"tools.{name}.sum.{arg}", limit))
-            tools[name] = CompiledTool(
-                name, ArgsRule(rules, grant.allow_other_args), tuple(calls), tuple(sums)
-            )
+    def __init__(
+        self,
+        *,
+        task: str,
+        principal: str | None,
+        digest: str,
+        expires_ts: float,
+        not_before_ts: float | None,
+        tools: dict[str, CompiledTool],
+        task_scopes: tuple[tuple[str, float], ...] = (),
+    ) -> None:
+        self.task = task
+        self.principal = principal
+        self.digest = digest
+        self.expires_ts = expires_ts
+        self.not_before_ts = not_before_ts
         self.tools = tools
+        self.task_scopes = task_scopes  # the task-wide budget's (scope, limit), as written
 
     def budgets(self) -> dict[str, float]:
         """Every budget scope of the manifest and its limit."""
@@ -70,12 +55,7 @@ class CompiledManifest:
                 out[scope] = limit
             for _, scope, limit in tool.sum_scopes:
                 out[scope] = limit
-        b = self.manifest.budget
-        if b is not None:
-            if b.calls is not None:
-                out["calls"] = b.calls
-            for arg, limit in (b.sum or {}).items():
-                out[f"sum.{arg}"] = limit
+        out.update(self.task_scopes)
         return out
 
 

@@ -25,8 +25,8 @@ from .. import _telemetry as tel
 from .._errors import DelegationDenied, ManifestError, StoreUnavailable
 from .._manifest._models import Manifest
 from .._outcome import BudgetUse, Decision, Denial, DenialCode
+from .._policy import ArgsRule, Fields, Violation, is_finite_number, written
 from .._policy._compiled import CompiledManifest, CompiledTool
-from .._policy._constraints import ArgsRule, Fields, Violation, is_finite_number, written
 from .._stores import (
     REVOCATION_RETENTION_SECONDS,
     BudgetStore,
@@ -99,7 +99,7 @@ class Guard:
             raise TypeError("clock must be a callable returning POSIX seconds")
         self.manifest = Manifest.load(manifest)
         if trusted_keys is not None:
-            from .._signing._files import verify_manifest
+            from .._manifest import verify_manifest
 
             verify_manifest(self.manifest, trusted_keys)
         self.mode: Mode = mode

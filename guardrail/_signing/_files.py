@@ -1,75 +1,55 @@
-"""Signed manifests: an Ed25519 signature over the manifest digest.
+"""Making keys and signing manifest files (`guardrail keygen`, `guardrail sign`).
 
-The signature block sits in the manifest itself::
-
-    signature:
-      alg: ed25519
-      key_id: ed25519:<first 32 hex digits of sha256(raw public key)>
-      value: <base64 of the signature>
-
-What is signed is `manifest.digest` (sha256 of the canonical JSON of the manifest as written,
-minus its `signature` key), prefixed with a fixed context string so that a signature made for a
-manifest cannot be reused for anything else. Changing any key or value of a signed manifest changes
-its digest, so the signature no longer verifies. Comments and layout are not part of the digest.
-
-`verify_manifest(manifest, trusted_keys)` refuses unsigned, tampered and wrongly-signed manifests
-with a `ManifestError`. Several trusted keys may be given (key rotation): the manifest's `key_id`
-picks the one to verify with.
+What a signature covers and how it is verified is part of reading a manifest:
+`guardrail._manifest._signature`. Signing writes the signature block into the manifest file,
+keeping the text above it as written where it can, and checks that the result verifies.
+`cryptography` is imported when a key is first made or read, not by `import guardrail`.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-try:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import serialization
+import yaml
+from yaml.nodes import MappingNode, ScalarNode
+
+from .._errors import ManifestError
+from .._manifest import Manifest, load_yaml, read_text
+from .._manifest._signature import (
+    BLOCK_KEYS,
+    SIGNATURE_ALG,
+    key_id,
+    load_public_key,
+    pem_bytes,
+    reason,
+    signed_message,
+    verify_manifest,
+)
+
+if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
         Ed25519PrivateKey,
         Ed25519PublicKey,
     )
-except ImportError as exc:  # pragma: no cover - depends on the install
-    # Fails closed: a manifest that must be verified is not loaded without the library.
-    raise ImportError(
-        "signed manifests need the 'cryptography' package: pip install cryptography"
-    ) from exc
 
-from .._errors import ManifestError
-from .._manifest._data import load_yaml
-from .._manifest._models import Manifest
+    from .._manifest._signature import KeySource
 
 __all__ = [
-    "SIGNATURE_ALG",
     "generate_key",
-    "key_id",
     "load_private_key",
-    "load_public_key",
     "private_key_pem",
     "public_key_pem",
     "sign_file",
     "sign_text",
     "signature_for",
     "verify_file",
-    "verify_manifest",
     "write_keypair",
 ]
-
-SIGNATURE_ALG = "ed25519"
-_CONTEXT = b"guardrail manifest signature v1\n"
-_BLOCK_KEYS = ("alg", "key_id", "value")
-
-KeySource = Ed25519PublicKey | Ed25519PrivateKey | bytes | str | os.PathLike[str]
-
-
-def _message(digest: str) -> bytes:
-    return _CONTEXT + digest.encode("ascii")
 
 
 # -- keys --------------------------------------------------------------------------------------
@@ -77,10 +57,14 @@ def _message(digest: str) -> bytes:
 
 def generate_key() -> Ed25519PrivateKey:
     """A new Ed25519 private key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return Ed25519PrivateKey.generate()
 
 
 def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -89,73 +73,29 @@ def private_key_pem(key: Ed25519PrivateKey) -> bytes:
 
 
 def public_key_pem(key: Ed25519PublicKey | Ed25519PrivateKey) -> bytes:
-    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    from cryptography.hazmat.primitives import serialization
+
+    public = load_public_key(key)
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
-def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
-    """The fingerprint of a public key: `ed25519:` and 32 hex digits of sha256 of its raw bytes."""
-    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return f"{SIGNATURE_ALG}:{hashlib.sha256(raw).hexdigest()[:32]}"
-
-
-def _pem_bytes(source: bytes | str | os.PathLike[str], what: str) -> tuple[bytes, str]:
-    """The PEM bytes of a key given as PEM bytes, PEM text or a path, and a label for errors."""
-    if isinstance(source, bytes):
-        return source, what
-    if isinstance(source, str) and source.lstrip().startswith("-----BEGIN"):
-        return source.encode("ascii", "replace"), what
-    path = Path(source)
-    try:
-        return path.read_bytes(), str(path)
-    except OSError as exc:
-        raise ManifestError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}") from None
-
-
 def load_private_key(source: Ed25519PrivateKey | bytes | str | os.PathLike[str]) -> Ed25519PrivateKey:
     """An Ed25519 private key from a key object, PEM bytes/text or a PEM file (unencrypted)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     if isinstance(source, Ed25519PrivateKey):
         return source
-    data, label = _pem_bytes(source, "private key")
+    data, label = pem_bytes(source, "private key")
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        key = load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise ManifestError(
-            f"{label}: not an unencrypted PEM private key ({_short_reason(exc)})"
-        ) from None
+        raise ManifestError(f"{label}: not an unencrypted PEM private key ({reason(exc)})") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise ManifestError(f"{label}: not an Ed25519 key (use `guardrail keygen`)")
     return key
-
-
-def load_public_key(source: KeySource) -> Ed25519PublicKey:
-    """An Ed25519 public key from a key object (a private key gives its public half), PEM
-    bytes/text or a PEM file."""
-    if isinstance(source, Ed25519PublicKey):
-        return source
-    if isinstance(source, Ed25519PrivateKey):
-        return source.public_key()
-    if not isinstance(source, bytes | str | os.PathLike):
-        raise ManifestError(
-            f"a trusted key must be an Ed25519 public key, PEM bytes or text, or a path, "
-            f"not {type(source).__name__}"
-        )
-    data, label = _pem_bytes(source, "public key")
-    try:
-        key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as exc:
-        raise ManifestError(f"{label}: not a PEM public key ({_short_reason(exc)})") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise ManifestError(f"{label}: not an Ed25519 public key")
-    return key
-
-
-def _short_reason(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
 
 
 def write_keypair(prefix: str | os.PathLike[str], *, force: bool = False) -> tuple[Path, Path, str]:
@@ -183,7 +123,7 @@ def write_keypair(prefix: str | os.PathLike[str], *, force: bool = False) -> tup
 
 def signature_for(manifest: Manifest, key: Ed25519PrivateKey) -> dict[str, str]:
     """The signature block for a manifest (over its digest)."""
-    value = key.sign(_message(manifest.digest))
+    value = key.sign(signed_message(manifest.digest))
     return {
         "alg": SIGNATURE_ALG,
         "key_id": key_id(key),
@@ -235,14 +175,11 @@ def _round_trips(
 
 def _yaml_block(block: Mapping[str, str]) -> str:
     lines = ["signature:"]
-    lines += [f"  {k}: {json.dumps(block[k])}" for k in _BLOCK_KEYS]
+    lines += [f"  {k}: {json.dumps(block[k])}" for k in BLOCK_KEYS]
     return "\n".join(lines) + "\n"
 
 
 def _yaml_append(text: str, block: dict[str, str], manifest: Manifest) -> str | None:
-    import yaml
-    from yaml.nodes import MappingNode, ScalarNode
-
     body = text
     if manifest.signature is not None:
         # Cut the old block when it is the last top-level entry (as `sign` writes it).
@@ -286,8 +223,6 @@ def _reemit(text: str, block: dict[str, str], json_format: bool, source: str | N
         data = json.loads(text)
         data["signature"] = block
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    import yaml
-
     data, _, problems = load_yaml(text, source)
     if problems:
         raise ManifestError(problems, source=source)
@@ -305,12 +240,7 @@ def sign_file(
     """Sign a manifest file in place (or write the signed copy to `out`); returns the path written."""
     p = Path(path)
     private = load_private_key(key)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ManifestError(f"cannot read manifest: {exc.strerror or exc}", source=str(p)) from None
-    except UnicodeDecodeError:
-        raise ManifestError("the manifest is not UTF-8 text", source=str(p)) from None
+    text = read_text(p)
     signed = sign_text(text, private, json_format=p.suffix.lower() == ".json", source=str(p))
     target = Path(out) if out is not None else p
     target.write_text(signed, encoding="utf-8")
@@ -318,67 +248,6 @@ def sign_file(
 
 
 # -- verifying ---------------------------------------------------------------------------------
-
-
-def _trusted(trusted_keys: Any) -> dict[str, Ed25519PublicKey]:
-    if isinstance(trusted_keys, str | bytes | os.PathLike | Ed25519PublicKey | Ed25519PrivateKey):
-        trusted_keys = [trusted_keys]
-    if not isinstance(trusted_keys, Sequence | set | frozenset):
-        raise ManifestError("trusted_keys must be a list of public keys, PEM data or paths")
-    keys: dict[str, Ed25519PublicKey] = {}
-    for source in trusted_keys:
-        public = load_public_key(source)
-        keys[key_id(public)] = public
-    if not keys:
-        raise ManifestError("no trusted keys were given: a signed manifest cannot be verified")
-    return keys
-
-
-def verify_manifest(manifest: Manifest, trusted_keys: Sequence[Any] | KeySource) -> str:
-    """Check that `manifest` carries a valid signature by one of `trusted_keys` (public key
-    objects, PEM bytes or text, or paths). Returns the key id that verified it; raises
-    `ManifestError` for an unsigned, malformed, tampered or untrusted signature."""
-    keys = _trusted(trusted_keys)
-    block = manifest.signature
-    task = manifest.task
-    if block is None:
-        raise ManifestError(
-            f"manifest for task {task!r} is not signed, and trusted keys are required "
-            "(sign it with `guardrail sign --key KEY FILE`)"
-        )
-    unknown = sorted(set(block) - set(_BLOCK_KEYS))
-    missing = [k for k in _BLOCK_KEYS if k not in block]
-    if unknown or missing:
-        detail = "; ".join(
-            [*(f"unknown key {k!r}" for k in unknown), *(f"missing {k!r}" for k in missing)]
-        )
-        raise ManifestError(f"signature: malformed signature block ({detail})")
-    alg, kid, value = block["alg"], block["key_id"], block["value"]
-    if alg != SIGNATURE_ALG:
-        raise ManifestError(f"signature.alg: unsupported algorithm {alg!r} (only {SIGNATURE_ALG!r})")
-    if not isinstance(kid, str) or not isinstance(value, str):
-        raise ManifestError("signature: key_id and value must be strings")
-    public = keys.get(kid)
-    if public is None:
-        raise ManifestError(
-            f"manifest for task {task!r} is signed by key {kid[:60]!r}, which is not a trusted "
-            f"key (trusted: {', '.join(sorted(keys))})"
-        )
-    try:
-        raw = base64.b64decode(value.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise ManifestError("signature.value: not valid base64") from None
-    if base64.b64encode(raw).decode("ascii") != value:
-        # Unused low bits before the padding would let one signature be written several ways.
-        raise ManifestError("signature.value: not canonical base64")
-    try:
-        public.verify(raw, _message(manifest.digest))
-    except InvalidSignature:
-        raise ManifestError(
-            f"manifest for task {task!r}: the signature does not match its content "
-            f"(changed after signing, or not signed by {kid})"
-        ) from None
-    return kid
 
 
 def verify_file(path: str | os.PathLike[str], trusted_keys: Sequence[Any] | KeySource) -> Manifest:

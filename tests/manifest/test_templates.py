@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from guardrail import Guard, Manifest, ManifestError, MemoryStore
-from guardrail._manifest._templates import render_template
+from guardrail._manifest import render_template
 from tests.support.delegation import EXAMPLES, run_cli
 
 TEMPLATE = EXAMPLES / "refund_template.yaml"

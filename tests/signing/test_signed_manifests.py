@@ -12,16 +12,15 @@ from typing import Any
 import pytest
 
 from guardrail import Guard, Manifest, ManifestError, MemoryStore
+from guardrail._manifest import key_id, verify_manifest
 from guardrail._signing._files import (
     generate_key,
-    key_id,
     private_key_pem,
     public_key_pem,
     sign_file,
     sign_text,
     signature_for,
     verify_file,
-    verify_manifest,
     write_keypair,
 )
 from tests.support.delegation import EXAMPLES, run_cli
@@ -151,7 +150,7 @@ def test_wrong_key_and_unsigned(tmp_path: Path, keys: dict[str, Path]) -> None:
 
 
 def _public(path: Path) -> Any:
-    from guardrail._signing._files import load_public_key
+    from guardrail._manifest import load_public_key
 
     return load_public_key(path)
 

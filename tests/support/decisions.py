@@ -12,7 +12,7 @@ from guardrail import (
     Guard,
     MemoryStore,
 )
-from guardrail._policy._constraints import Rule
+from guardrail._policy import Rule
 from guardrail.testing import task_id
 
 

@@ -1,4 +1,5 @@
-"""A few sample strings of a regular expression, walked from Python's own parse tree.
+"""A few sample strings of a regular expression, walked from Python's own parse tree: the
+`pattern` kind's candidate values for the narrowing analysis.
 
 Candidates only: the caller always verifies them with the real (RE2) predicate, so an odd
 construct here costs a missed counterexample, never a wrong verdict. Imports nothing of ours.

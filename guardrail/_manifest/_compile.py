@@ -1,0 +1,68 @@
+"""`compile_manifest(manifest)`: the form the guard checks against and the narrowing analysis
+reads, built once per manifest (`Manifest.compiled()` caches it). Every constraint becomes a rule
+through the kind registry; every budget becomes the scopes a call of each tool is charged to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from .._policy import ArgsRule, CompiledManifest, CompiledTool
+from ._grants import Budget, ToolGrant
+
+__all__ = ["compile_manifest"]
+
+
+class _Manifest(Protocol):
+    @property
+    def task(self) -> str: ...
+    @property
+    def principal(self) -> str | None: ...
+    @property
+    def digest(self) -> str: ...
+    @property
+    def expires_ts(self) -> float: ...
+    @property
+    def not_before_ts(self) -> float | None: ...
+    @property
+    def budget(self) -> Budget | None: ...
+    @property
+    def tools(self) -> Mapping[str, ToolGrant | None]: ...
+
+
+def compile_manifest(manifest: _Manifest) -> CompiledManifest:
+    task_budget = manifest.budget
+    task_scopes: list[tuple[str, float]] = []
+    if task_budget is not None:
+        if task_budget.calls is not None:
+            task_scopes.append(("calls", task_budget.calls))
+        task_scopes += [(f"sum.{arg}", limit) for arg, limit in (task_budget.sum or {}).items()]
+    tools: dict[str, CompiledTool] = {}
+    for name, written in manifest.tools.items():
+        grant = written or ToolGrant()
+        rules = {arg: constraint.compile() for arg, constraint in grant.args.items()}
+        calls: list[tuple[str, float]] = []
+        sums: list[tuple[str, str, float]] = []
+        if task_budget is not None:
+            if task_budget.calls is not None:
+                calls.append(("calls", task_budget.calls))
+            for arg, limit in (task_budget.sum or {}).items():
+                if arg in rules or grant.allow_other_args:
+                    sums.append((arg, f"sum.{arg}", limit))
+        if grant.budget is not None:
+            if grant.budget.calls is not None:
+                calls.append((f"tools.{name}.calls", grant.budget.calls))
+            for arg, limit in (grant.budget.sum or {}).items():
+                sums.append((arg, f"tools.{name}.sum.{arg}", limit))
+        tools[name] = CompiledTool(
+            name, ArgsRule(rules, grant.allow_other_args), tuple(calls), tuple(sums)
+        )
+    return CompiledManifest(
+        task=manifest.task,
+        principal=manifest.principal,
+        digest=manifest.digest,
+        expires_ts=manifest.expires_ts,
+        not_before_ts=manifest.not_before_ts,
+        tools=tools,
+        task_scopes=tuple(task_scopes),
+    )

@@ -1,0 +1,122 @@
+"""What a manifest grants per tool: its argument constraints, budget and retries."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+
+from ._constraint import Constraint
+
+__all__ = ["Budget", "RetrySpec", "Strict", "ToolGrant", "parse_duration"]
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_EXCEPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def parse_duration(value: str | int | float) -> float:
+    """`30s`, `15m`, `2h`, `1d`, `1h30m`, `250ms` or a number of seconds, as seconds (> 0)."""
+    if isinstance(value, bool):
+        raise ValueError("a duration must be a string like '15m' or a number of seconds")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = value.strip()
+        if not text or _DURATION.sub("", text):
+            raise ValueError(f"invalid duration {value!r}: use forms like '30s', '15m', '2h', '1d'")
+        seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"a duration must be positive, got {value!r}")
+    return seconds
+
+
+class Strict(BaseModel):
+    # Unknown keys are errors: a typo such as `max_lenght` must never drop a constraint.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+Number = StrictInt | StrictFloat
+NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+
+
+class Budget(Strict):
+    """`calls`: at most this many allowed calls. `sum`: argument name -> the most its values may
+    add up to over the task."""
+
+    calls: NonNegativeInt | None = None
+    sum: dict[str, Annotated[Number, Field(ge=0)]] | None = None
+
+    @field_validator("sum")
+    @classmethod
+    def _finite(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for name, limit in (value or {}).items():
+            if not math.isfinite(limit):
+                raise ValueError(f"sum limit of {name!r} must be a finite number")
+        return value
+
+
+class RetrySpec(Strict):
+    """Bounded retries of a failing allowed call. Every attempt is authorized and charged as a
+    call, so retries never go past a budget or the expiry."""
+
+    attempts: Annotated[StrictInt, Field(ge=1, le=10)]
+    on: list[str] = Field(min_length=1)
+    backoff: str | StrictInt | StrictFloat | None = None
+
+    @field_validator("backoff")
+    @classmethod
+    def _backoff(cls, value: str | float | None) -> str | float | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("on")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _EXCEPTION_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an exception class name")
+        return value
+
+    @property
+    def backoff_seconds(self) -> float:
+        return parse_duration(self.backoff) if self.backoff is not None else 0.0
+
+    def matches(self, exc: BaseException) -> bool:
+        """True when `exc` is (a subclass of) one of the named exception classes."""
+        names = set(self.on)
+        for cls in type(exc).__mro__:
+            if cls.__name__ in names or f"{cls.__module__}.{cls.__qualname__}" in names:
+                return True
+        return False
+
+
+class ToolGrant(Strict):
+    """One granted tool: its argument constraints, its budget and its retries."""
+
+    args: dict[str, Constraint] = Field(default_factory=dict)
+    allow_other_args: StrictBool = False
+    budget: Budget | None = None
+    retry: RetrySpec | None = None
+
+    @model_validator(mode="after")
+    def _sums_named(self) -> Self:
+        if self.budget is not None and self.budget.sum and not self.allow_other_args:
+            for name in self.budget.sum:
+                if name not in self.args:
+                    raise ValueError(
+                        f"budget.sum names argument {name!r}, which args does not grant"
+                    )
+        return self
