@@ -26,7 +26,7 @@ from ._manifest._schema import json_schema_defaults
 from ._manifest._templates import render_template
 from ._narrowing import Finding, NarrowerReport, narrower
 from ._outcome import BudgetUse, Decision, Denial, DenialCode, Outcome
-from ._runtime._guard import AuditSink, Guard, Mode
+from ._runtime import AuditSink, Guard, Mode
 from ._signing._files import key_id, sign_file, verify_file, verify_manifest, write_keypair
 from ._stores._memory import BudgetStore, Charge, MemoryStore, Overrun, default_store
 from ._stores._retry import RetryPolicy

@@ -122,13 +122,21 @@ class Decision(tuple[Any, ...]):
 
     __slots__ = ()
 
-    if TYPE_CHECKING:
-        allowed: bool
-        tool: str
-        call_id: str | None
-        denial: Denial | None
-        enforced: bool
-        outcome: Outcome
+    if TYPE_CHECKING:  # read-only to type checkers too
+
+        @property
+        def allowed(self) -> bool: ...
+        @property
+        def tool(self) -> str: ...
+        @property
+        def call_id(self) -> str | None: ...
+        @property
+        def denial(self) -> Denial | None: ...
+        @property
+        def enforced(self) -> bool: ...
+        @property
+        def outcome(self) -> Outcome: ...
+
     else:
         allowed = _tuplegetter(0, "True when the manifest grants the call.")
         tool = _tuplegetter(1, "The tool called.")

@@ -31,7 +31,7 @@ class Decider:
     """Decides calls against a `Chain`, charging its budgets in `store` when asked to."""
 
     __slots__ = ("_allow_cache", "_chain", "_clock", "_denials", "_fast", "_mark", "_own",
-                 "_revoked", "_store")
+                 "_revoked", "_store", "_tasks")
 
     def __init__(
         self, chain: Chain, store: BudgetStore, clock: Callable[[], float], denials: Denials
@@ -45,6 +45,7 @@ class Decider:
         self._own = chain.own
         self._mark = chain.mark
         self._revoked = store.revoked
+        self._tasks = chain.tasks
         # Decisions are immutable: one allow per granted tool serves every anonymous check.
         self._allow_cache: dict[str, Decision] = {}
 
@@ -64,7 +65,7 @@ class Decider:
                     and (link.not_before_ts is None or now >= link.not_before_ts)
                     and (type(args) is dict or args is None)
                     and compiled.args.test(args or {})
-                    and self._revoked(self._chain.tasks) is None
+                    and self._revoked(self._tasks) is None
                 ):
                     if call_id is None:
                         cached = self._allow_cache.get(tool)
