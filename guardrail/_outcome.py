@@ -136,6 +136,9 @@ class Decision(tuple[Any, ...]):
         def enforced(self) -> bool: ...
         @property
         def outcome(self) -> Outcome: ...
+        @property
+        def blocks(self) -> bool:
+            """True when the call must not run."""
 
     else:
         allowed = _tuplegetter(0, "True when the manifest grants the call.")
@@ -144,6 +147,7 @@ class Decision(tuple[Any, ...]):
         denial = _tuplegetter(3, "Why the call was denied, or None.")
         enforced = _tuplegetter(4, "False in shadow mode: a denial is reported, not blocked.")
         outcome = _tuplegetter(5, "`allow`, `deny` or `shadow_deny`.")
+        blocks = _tuplegetter(6, "True when the call must not run.")
 
     def __new__(
         cls,
@@ -153,8 +157,10 @@ class Decision(tuple[Any, ...]):
         denial: Denial | None = None,
         enforced: bool = True,
     ) -> Decision:
-        outcome = "allow" if allowed else ("deny" if enforced else "shadow_deny")
-        return _new_tuple(cls, (allowed, tool, call_id, denial, enforced, outcome))
+        if allowed:
+            return _new_tuple(cls, (allowed, tool, call_id, denial, enforced, "allow", False))
+        outcome = "deny" if enforced else "shadow_deny"
+        return _new_tuple(cls, (allowed, tool, call_id, denial, enforced, outcome, enforced))
 
     __eq__ = object.__eq__
     __ne__ = object.__ne__
@@ -162,11 +168,6 @@ class Decision(tuple[Any, ...]):
 
     def __reduce__(self) -> tuple[type[Decision], tuple[Any, ...]]:
         return type(self), (self.allowed, self.tool, self.call_id, self.denial, self.enforced)
-
-    @property
-    def blocks(self) -> bool:
-        """True when the call must not run."""
-        return not self.allowed and self.enforced
 
     def raise_for_denial(self) -> None:
         """Raise the matching `DelegationDenied` subclass if this decision blocks the call."""

@@ -120,7 +120,11 @@ class Guard:
         finish = audited(audit, self, record_values, denials) if audit is not None else None
         # (tool, args, call_id, charge) -> Decision, measured, audited, failing closed.
         self._decide = self._instruments.measured(self._decider.decide, finish)
-        self._retries = Retries(manifest, clock, chain.expires_ts)
+        # A tool call: attempts (span, decision, the tool), retried as the grant says.
+        retries = Retries(self._attempt, self._aattempt, manifest=manifest, clock=clock,
+                          expires_ts=chain.expires_ts)
+        self._run = retries.run
+        self._arun = retries.arun
 
     def _span_attributes(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {
@@ -220,19 +224,6 @@ class Guard:
         """`invoke` for async callers; `fn(**args)` may return an awaitable, which is awaited."""
         checked = call_args(self._chain, tool, args, defaults)
         return await self._arun(tool, checked, lambda: fn(**checked), call_id)
-
-    def _run(
-        self, tool: str, args: dict[str, Any], call: Callable[[], T], call_id: str | None
-    ) -> T:
-        return self._retries.run(tool, lambda cid: self._attempt(tool, args, call, cid), call_id)
-
-    async def _arun(
-        self, tool: str, args: dict[str, Any], call: Callable[[], Awaitable[T] | T],
-        call_id: str | None,
-    ) -> T:
-        return await self._retries.arun(
-            tool, lambda cid: self._aattempt(tool, args, call, cid), call_id
-        )
 
     def _attempt(
         self, tool: str, args: dict[str, Any], call: Callable[[], T], call_id: str | None

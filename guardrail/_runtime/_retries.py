@@ -1,8 +1,9 @@
 """Tool retries under the delegation (a grant's `retry:`), with tenacity.
 
-Each attempt is a call of its own: decided, charged and traced again, with call id `<id>#<n>`
-from the second attempt on. A denial is final; only the tool's own listed failures are retried,
-and never past the delegation's expiry.
+`Retries` wraps the guard's attempt (span, decision, the tool). Each attempt is a call of its
+own: decided, charged and traced again, with call id `<id>#<n>` from the second attempt on. A
+denial is final; only the tool's own listed failures are retried, and never past the
+delegation's expiry.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import tenacity
 
@@ -24,37 +25,58 @@ __all__ = ["Retries"]
 T = TypeVar("T")
 
 
+class Attempt(Protocol):
+    def __call__(
+        self, tool: str, args: dict[str, Any], call: Callable[[], T], call_id: str | None
+    ) -> T: ...
+
+
+class AsyncAttempt(Protocol):
+    def __call__(
+        self, tool: str, args: dict[str, Any], call: Callable[[], Awaitable[T] | T],
+        call_id: str | None,
+    ) -> Awaitable[T]: ...
+
+
 class Retries:
-    """Runs attempts of a tool call as its grant's `retry:` says (once, without one)."""
+    """Wraps one attempt of a tool call (`attempt(tool, args, call, call_id)`, sync and async):
+    runs it once, or as the tool's grant says `retry:`."""
 
-    __slots__ = ("_clock", "_expires_ts", "_manifest", "_no_retry")
+    __slots__ = ("_aattempt", "_attempt", "_clock", "_expires_ts", "_manifest", "_no_retry")
 
-    def __init__(self, manifest: Manifest, clock: Callable[[], float], expires_ts: float) -> None:
+    def __init__(
+        self, attempt: Attempt, aattempt: AsyncAttempt, *,
+        manifest: Manifest, clock: Callable[[], float], expires_ts: float,
+    ) -> None:
+        self._attempt = attempt
+        self._aattempt = aattempt
         self._manifest = manifest
         self._clock = clock
         self._expires_ts = expires_ts
         self._no_retry: set[str] = set()  # granted tools without `retry:`, known after one look
 
-    def run(self, tool: str, attempt: Callable[[str | None], T], call_id: str | None) -> T:
-        """`attempt(call_id)`, retried as the grant of `tool` says."""
-        settings = self._settings(tool)
-        if settings is None:
-            return attempt(call_id)
-        n = itertools.count(1)
-        return tenacity.Retrying(sleep=time.sleep, **settings)(
-            lambda: attempt(_attempt_id(call_id, next(n)))
-        )
-
-    async def arun(
-        self, tool: str, attempt: Callable[[str | None], Awaitable[T]], call_id: str | None
+    def run(
+        self, tool: str, args: dict[str, Any], call: Callable[[], T], call_id: str | None
     ) -> T:
         settings = self._settings(tool)
         if settings is None:
-            return await attempt(call_id)
+            return self._attempt(tool, args, call, call_id)
+        n = itertools.count(1)
+        return tenacity.Retrying(sleep=time.sleep, **settings)(
+            lambda: self._attempt(tool, args, call, _attempt_id(call_id, next(n)))
+        )
+
+    async def arun(
+        self, tool: str, args: dict[str, Any], call: Callable[[], Awaitable[T] | T],
+        call_id: str | None,
+    ) -> T:
+        settings = self._settings(tool)
+        if settings is None:
+            return await self._aattempt(tool, args, call, call_id)
         n = itertools.count(1)
 
         async def once() -> T:
-            return await attempt(_attempt_id(call_id, next(n)))
+            return await self._aattempt(tool, args, call, _attempt_id(call_id, next(n)))
 
         result: T = await tenacity.AsyncRetrying(sleep=asyncio.sleep, **settings)(once)
         return result

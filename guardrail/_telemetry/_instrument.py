@@ -74,6 +74,8 @@ class Instruments:
             # buckets (0, 5, 10, ... seconds) would put every one in the first bucket.
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         ).record
+        # Writes a decision onto its tool span.
+        self.annotate: Callable[[Span, Decision], None] = tel.annotate
         self._span_starts: dict[str, tuple[str, dict[str, Any]]] = {}
         self._attribute_sets: dict[tuple[str, str, str], dict[str, str]] = {}
         self._allow_attributes: dict[str, dict[str, str]] = {}
@@ -169,7 +171,6 @@ class Instruments:
             except Exception:  # values are best effort; the decision is not
                 span.set_attribute(tel.GEN_AI_TOOL_CALL_ARGUMENTS, "[unserializable]")
 
-    annotate = staticmethod(tel.annotate)
 
     def tool_failed(self, span: Span, exc: BaseException) -> None:
         """The tool raised: its span says so (the message only with value recording)."""
