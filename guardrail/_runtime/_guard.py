@@ -12,9 +12,9 @@
 - defaults (`_defaults`) and signature binding (`_wrap`) for `invoke` and `wrap`;
 - delegation (`_delegation`): checks a sub-agent's manifest against the chain.
 
-A decision goes through `Instruments.measured(Decider.decide, audited(...))`; a tool call through
-`Retries.run(attempt)`, where one attempt is: span, decide (as above), annotate, raise on a
-denial, run the tool.
+A decision (`authorize`, `check`) is `Instruments.measured(Decider.decide, audited(...))`. A tool
+call (`invoke`, `ainvoke`, `wrap`) is `Retries` wrapping `Guard._attempt`: open the span, decide
+(as above), annotate the span, raise the denial or run the tool.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from .._errors import DelegationDenied
 from .._manifest._models import Manifest
 from .._outcome import Decision, new_call_id
 from .._stores._memory import REVOCATION_RETENTION_SECONDS, BudgetStore, default_store
-from .._telemetry import _names as tel
-from .._telemetry._instrument import Instruments
+from .._telemetry._instrument import Instruments, span_attributes
 from ._audit_hook import AuditSink, audited
 from ._chain import Chain
 from ._decider import Decider
@@ -114,8 +113,11 @@ class Guard:
         self._decider = Decider(chain, store, clock, denials)
         self._instruments = Instruments(
             tracer_provider=tracer_provider, meter_provider=meter_provider,
-            span_attributes=self._span_attributes(), granted=chain.own.tools,
-            record_values=record_values,
+            span_attributes=span_attributes(
+                task=manifest.task, digest=manifest.digest, principal=manifest.principal,
+                mode=mode, chain=[link.task for link in reversed(chain.links)],
+            ),
+            granted=chain.own.tools, record_values=record_values,
         )
         finish = audited(audit, self, record_values, denials) if audit is not None else None
         # (tool, args, call_id, charge) -> Decision, measured, audited, failing closed.
@@ -125,20 +127,6 @@ class Guard:
                           expires_ts=chain.expires_ts)
         self._run = retries.run
         self._arun = retries.arun
-
-    def _span_attributes(self) -> dict[str, Any]:
-        attrs: dict[str, Any] = {
-            tel.GEN_AI_OPERATION_NAME: tel.EXECUTE_TOOL,
-            tel.TASK: self.manifest.task,
-            tel.MANIFEST_DIGEST: self.manifest.digest,
-            tel.MODE: self.mode,
-            tel.DELEGATION_DEPTH: self._chain.depth,
-        }
-        if self.manifest.principal is not None:
-            attrs[tel.PRINCIPAL] = self.manifest.principal
-        if self._chain.depth:
-            attrs[tel.DELEGATION_CHAIN] = [link.task for link in reversed(self._chain.links)]
-        return attrs
 
     # -- identity -------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ Whether a provider is there is asked on every call, so a provider set later is u
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -27,7 +27,7 @@ try:  # where the API keeps the global meter provider (None until one is set)
 except ImportError:  # pragma: no cover - a future API without it: always measure
     _metrics_state = None  # type: ignore[assignment]
 
-__all__ = ["Decide", "Finish", "Instruments"]
+__all__ = ["Decide", "Finish", "Instruments", "span_attributes"]
 
 # (tool, args, call_id, charge) -> Decision: the shape of every layer of a guard's decision path.
 Decide = Callable[[Any, Mapping[str, Any] | None, str | None, bool], Decision]
@@ -41,10 +41,29 @@ _UNSET = object()
 _MAX_ATTRIBUTE_SETS = 10_000
 
 
+def span_attributes(
+    *, task: str, digest: str, principal: str | None, mode: str, chain: Sequence[str]
+) -> dict[str, Any]:
+    """What every tool span of a guard starts with; `chain`: the tasks of its delegation chain,
+    root first, ending with the guard's own."""
+    attrs: dict[str, Any] = {
+        tel.GEN_AI_OPERATION_NAME: tel.EXECUTE_TOOL,
+        tel.TASK: task,
+        tel.MANIFEST_DIGEST: digest,
+        tel.MODE: mode,
+        tel.DELEGATION_DEPTH: len(chain) - 1,
+    }
+    if principal is not None:
+        attrs[tel.PRINCIPAL] = principal
+    if len(chain) > 1:
+        attrs[tel.DELEGATION_CHAIN] = list(chain)
+    return attrs
+
+
 class Instruments:
     """The tracer, meter instruments and caches of one guard.
 
-    `span_attributes`: what every tool span of the guard starts with (task, digest, mode, ...);
+    `span_attributes`: what every tool span of the guard starts with (see `span_attributes`);
     `granted`: the guard's own tools, the only names that are cached or appear in metrics (a name
     from outside the manifest comes from the model: cardinality and caches stay bounded).
     """
