@@ -88,10 +88,11 @@ class Decider:
         if reason is not None:
             return denials.revoked(reason, tool, call_id)
         for depth, link in enumerate(chain.links):
-            if link.not_before_ts is not None and now < link.not_before_ts:
-                return denials.not_yet_valid(link, depth, tool, call_id)
-            if not now < link.expires_ts:  # `not <`: a NaN clock counts as expired
-                return denials.expired(link, depth, tool, call_id)
+            # `not <`: a NaN clock counts as expired.
+            if (link.not_before_ts is not None and now < link.not_before_ts) or not (
+                now < link.expires_ts
+            ):
+                return denials.outside_window(link, depth, now, tool, call_id)
         if args is None:
             args = {}
         charges: list[Charge] = []

@@ -74,23 +74,17 @@ class Denials:
             tool, call_id,
         )
 
-    def not_yet_valid(
-        self, link: CompiledManifest, depth: int, tool: object, call_id: str | None
+    def outside_window(
+        self, link: CompiledManifest, depth: int, now: float, tool: object, call_id: str | None
     ) -> Decision:
-        assert link.not_before_ts is not None
+        """`not_yet_valid` before the link's `not_before`, else `expired`."""
+        if link.not_before_ts is not None and now < link.not_before_ts:
+            code = DenialCode.NOT_YET_VALID
+            message = f"is not valid before {iso(link.not_before_ts)}"
+        else:
+            code, message = DenialCode.EXPIRED, f"expired at {iso(link.expires_ts)}"
         return self.deny(
-            DenialCode.NOT_YET_VALID,
-            f"The delegation for task {link.task!r} is not valid before {iso(link.not_before_ts)}.",
-            tool, call_id, depth=depth,
-        )
-
-    def expired(
-        self, link: CompiledManifest, depth: int, tool: object, call_id: str | None
-    ) -> Decision:
-        return self.deny(
-            DenialCode.EXPIRED,
-            f"The delegation for task {link.task!r} expired at {iso(link.expires_ts)}.",
-            tool, call_id, depth=depth,
+            code, f"The delegation for task {link.task!r} {message}.", tool, call_id, depth=depth
         )
 
     def tool_not_allowed(
