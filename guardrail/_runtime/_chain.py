@@ -69,18 +69,13 @@ class Chain:
         if self.mark.reason is None:
             self.mark.reason = reason
 
-    def locally_revoked(self) -> str | None:
-        """The reason of the nearest link revoked in this process, even one the store lost."""
+    def revocation(self, store: BudgetStore) -> str | None:
+        """Why the chain is revoked, or None: the nearest link revoked in this process (even one
+        the store lost), else what the store says. May raise `StoreUnavailable`."""
         for mark in self._marks:
             if mark.reason is not None:
                 return mark.reason
-        return None
-
-    def revocation(self, store: BudgetStore) -> str | None:
-        """Why the chain is revoked (here first, then in the store), or None. May raise
-        `StoreUnavailable`."""
-        reason = self.locally_revoked()
-        return reason if reason is not None else store.revoked(self.tasks)
+        return store.revoked(self.tasks)
 
     # -- grants -------------------------------------------------------------------------------
 
