@@ -37,7 +37,8 @@ def test_a_denial_decision_cannot_be_changed() -> None:
     decision = guard().authorize("add", {"a": 10}, call_id="c-1")
     assert decision.denial is not None and decision.denial.code is DenialCode.ARGUMENT_INVALID
     for name, value in (("allowed", True), ("enforced", False), ("denial", None),
-                        ("outcome", "allow"), ("call_id", "c-2"), ("tool", "rm")):
+                        ("outcome", "allow"), ("call_id", "c-2"), ("tool", "rm"),
+                        ("blocks", False)):
         with pytest.raises(AttributeError):
             setattr(decision, name, value)
     assert decision.blocks and decision.call_id == "c-1" and decision.outcome == "deny"
@@ -47,10 +48,10 @@ def test_fields_outcome_and_blocks() -> None:
     allow = Decision(True, "add", "c-1")
     assert (allow.allowed, allow.tool, allow.call_id, allow.denial, allow.enforced) == (
         True, "add", "c-1", None, True)
-    assert allow.outcome == "allow" and not allow.blocks
-    assert Decision(False, "add").outcome == "deny" and Decision(False, "add").blocks
+    assert allow.outcome == "allow" and allow.blocks is False
+    assert Decision(False, "add").outcome == "deny" and Decision(False, "add").blocks is True
     shadow = Decision(False, "add", enforced=False)
-    assert shadow.outcome == "shadow_deny" and not shadow.blocks
+    assert shadow.outcome == "shadow_deny" and shadow.blocks is False
 
 
 def test_compared_by_identity_and_rebuilt_by_copy_and_pickle() -> None:
