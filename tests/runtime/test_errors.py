@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import uuid
-from collections.abc import Sequence
 
 import pytest
 
@@ -13,7 +11,6 @@ from guardrail import (
     ArgumentViolation,
     AuditLogError,
     BudgetExhausted,
-    Charge,
     DelegationDenied,
     DelegationExpired,
     DelegationRevoked,
@@ -22,12 +19,11 @@ from guardrail import (
     Guard,
     GuardrailError,
     ManifestError,
-    MemoryStore,
-    Overrun,
     StoreUnavailable,
     ToolNotAllowed,
     _errors,
 )
+from guardrail.testing import FailingStore, task_id
 
 EXPECTED = {
     DenialCode.REVOKED: DelegationRevoked,
@@ -76,26 +72,10 @@ def test_one_tree_and_its_drawing() -> None:
     assert not issubclass(StoreUnavailable, DelegationDenied)
 
 
-class DownStore(MemoryStore):
-    """A real memory store whose every operation fails as an unreachable store does."""
-
-    def consume(self, charges: Sequence[Charge], *, expires_at: float) -> Overrun | None:
-        raise StoreUnavailable("connection refused")
-
-    def used(self, keys: Sequence[tuple[str, str]]) -> list[float]:
-        raise StoreUnavailable("connection refused")
-
-    def revoked(self, tasks: Sequence[str]) -> str | None:
-        raise StoreUnavailable("connection refused")
-
-    def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
-        raise StoreUnavailable("connection refused")
-
-
 def test_store_unavailable_is_raised_by_the_store_and_denied_by_a_decision() -> None:
-    guard = Guard({"task": f"errors-{uuid.uuid4().hex}", "ttl": "5m",
+    guard = Guard({"task": task_id("errors"), "ttl": "5m",
                    "tools": {"add": {"args": {"a": {}}, "budget": {"calls": 3}}}},
-                  store=DownStore())
+                  store=FailingStore())
     # Deciding: a denial with the code, never the store's exception.
     decision = guard.authorize("add", {"a": 1})
     assert decision.denial is not None and decision.denial.code is DenialCode.STORE_UNAVAILABLE

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import copy
 import pickle
-import uuid
 
 import pytest
 
 from guardrail import Decision, DenialCode, Guard, MemoryStore
+from guardrail.testing import task_id
 
 
 def guard() -> Guard:
-    manifest = {"task": f"outcome-{uuid.uuid4().hex}", "ttl": "5m",
+    manifest = {"task": task_id("outcome"), "ttl": "5m",
                 "tools": {"add": {"args": {"a": {"type": "integer", "max": 9}}}}}
     return Guard(manifest, store=MemoryStore())
 
