@@ -36,7 +36,7 @@ from ._manifest import (
 )
 from ._narrowing import Finding, NarrowerReport, narrower
 from ._outcome import BudgetUse, Decision, Denial, DenialCode, Outcome
-from ._runtime._guard import AuditSink, Guard, Mode
+from ._runtime import AuditSink, Guard, Mode
 from ._signing._files import sign_file, verify_file, write_keypair
 from ._stores import (
     BudgetStore,

@@ -1,4 +1,30 @@
-"""One hierarchy for every error the library raises."""
+"""One hierarchy for every error the library raises.
+
+    GuardrailError(Exception)
+    +-- ManifestError(ValueError)          a manifest that cannot be used; `problems` lists each
+    +-- StoreUnavailable                   the budget store failed (after its retries)
+    +-- AuditLogError(OSError)             the decision log cannot be appended to
+    +-- DelegationDenied(PermissionError)  the guard denied a call; `denial` says why:
+        +-- DelegationRevoked              revoked
+        +-- DelegationExpired              expired, not_yet_valid
+        +-- ToolNotAllowed                 tool_not_allowed
+        +-- ArgumentViolation              argument_not_allowed, argument_missing, argument_invalid
+        +-- BudgetExhausted                budget_exhausted
+        (DelegationDenied itself)          store_unavailable, internal_error
+
+Every `DenialCode` maps to exactly one class (`_BY_CODE`; a test asserts the table is total).
+
+`StoreUnavailable` and the `store_unavailable` denial are one failure seen from two sides. The
+exception is what a store raises when it cannot be reached; it reaches the caller of the methods
+that talk to the store directly (`Guard.revoke`, `Guard.revoked`, `Guard.usage`, `Guard.delegate`,
+the stores themselves). A *decision* never raises it: `authorize` and `check` catch it and deny
+with code `store_unavailable` (fail closed), so `invoke` and `wrap` raise `DelegationDenied` with
+that code. `store_unavailable` and `internal_error` are the guard's failures, not the call's,
+which is why they raise the base class rather than one of the kinds a caller may recover from
+by changing the call.
+
+Messages describe the problem for a library caller; the CLI words its own advice.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +57,8 @@ class ManifestError(GuardrailError, ValueError):
 
 
 class StoreUnavailable(GuardrailError):
-    """The budget store could not be reached (after its retries). The guard denies; it never allows."""
+    """The budget store could not be reached (after its retries). Raised by the store; while deciding,
+    the guard turns it into a `store_unavailable` denial (see the module docstring)."""
 
 
 class AuditLogError(GuardrailError, OSError):
@@ -73,17 +100,22 @@ class DelegationRevoked(DelegationDenied):
 
 # Keyed by the code's value (DenialCode is a str enum), so this module needs no runtime import of it.
 _BY_CODE: dict[str, type[DelegationDenied]] = {
-    'revoked': DelegationRevoked,
-    'not_yet_valid': DelegationExpired,
-    'expired': DelegationExpired,
-    'tool_not_allowed': ToolNotAllowed,
-    'argument_not_allowed': ArgumentViolation,
-    'argument_missing': ArgumentViolation,
-    'argument_invalid': ArgumentViolation,
-    'budget_exhausted': BudgetExhausted,
+    "revoked": DelegationRevoked,
+    "not_yet_valid": DelegationExpired,
+    "expired": DelegationExpired,
+    "tool_not_allowed": ToolNotAllowed,
+    "argument_not_allowed": ArgumentViolation,
+    "argument_missing": ArgumentViolation,
+    "argument_invalid": ArgumentViolation,
+    "budget_exhausted": BudgetExhausted,
+    # The guard could not decide (store down, checker or audit log failed): no kind of call to
+    # name, so the base class.
+    "store_unavailable": DelegationDenied,
+    "internal_error": DelegationDenied,
 }
 
 
 def exception_for(denial: Denial, *, guard: object | None = None) -> DelegationDenied:
-    """The most specific `DelegationDenied` subclass for a denial."""
+    """The `DelegationDenied` subclass for a denial's code (see the table above)."""
+    # A code missing from the table (a future one) still raises, as the base class.
     return _BY_CODE.get(denial.code, DelegationDenied)(denial, guard=guard)

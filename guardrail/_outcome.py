@@ -3,10 +3,13 @@ the model, written to spans and printed by the CLI."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
+import os
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,7 +17,13 @@ from ._errors import DelegationDenied, exception_for
 
 
 class DenialCode(StrEnum):
-    """Why a call was denied, in the order the guard checks."""
+    """Why a call was denied, in the order the guard checks.
+
+    Each code raises one `DelegationDenied` subclass (the table is in `guardrail._errors`). The last
+    two are the guard's own failures, decided fail-closed: `store_unavailable` when the budget
+    store raised `StoreUnavailable` while deciding, `internal_error` when the checker or the audit
+    log failed.
+    """
 
     REVOKED = "revoked"
     NOT_YET_VALID = "not_yet_valid"
@@ -79,35 +88,86 @@ class Denial(BaseModel):
 
 Outcome = Literal["allow", "deny", "shadow_deny"]
 
+# Call ids without uuid4 on the hot path: a per-process random prefix and a counter.
+_CALL_PREFIX = os.urandom(4).hex()
+_call_counter = itertools.count(1)
 
-class Decision:
-    """What the guard decided for one call. Built on every check, so a plain slots class.
+
+def new_call_id() -> str:
+    """A call id unique in this process and, by its random prefix, across processes."""
+    return f"call-{_CALL_PREFIX}-{next(_call_counter)}"
+
+
+try:  # the C descriptor namedtuple uses for its fields: a read as fast as a slot's
+    from collections import _tuplegetter  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - other interpreters
+
+    def _tuplegetter(index: int, doc: str) -> Any:
+        return property(operator.itemgetter(index), doc=doc)
+
+
+_new_tuple = tuple.__new__
+
+
+class Decision(tuple[Any, ...]):
+    """What the guard decided for one call.
+
+    Immutable: the guard hands one cached allow to every anonymous `check` of a tool, so nothing
+    may change it. A tuple underneath (immutable in C, built about as fast as a slots object, on
+    every call), compared and hashed by identity like any object; its fields are read by name.
 
     `allowed` is true when the manifest grants the call. In shadow mode a denied call has
     `allowed=False` and `enforced=False` (outcome `shadow_deny`): it is reported, not blocked.
     """
 
-    __slots__ = ("allowed", "call_id", "denial", "enforced", "outcome", "tool")
+    __slots__ = ()
 
-    def __init__(
-        self,
+    if TYPE_CHECKING:  # read-only to type checkers too
+
+        @property
+        def allowed(self) -> bool: ...
+        @property
+        def tool(self) -> str: ...
+        @property
+        def call_id(self) -> str | None: ...
+        @property
+        def denial(self) -> Denial | None: ...
+        @property
+        def enforced(self) -> bool: ...
+        @property
+        def outcome(self) -> Outcome: ...
+        @property
+        def blocks(self) -> bool:
+            """True when the call must not run."""
+
+    else:
+        allowed = _tuplegetter(0, "True when the manifest grants the call.")
+        tool = _tuplegetter(1, "The tool called.")
+        call_id = _tuplegetter(2, "The call's id (None for an anonymous check).")
+        denial = _tuplegetter(3, "Why the call was denied, or None.")
+        enforced = _tuplegetter(4, "False in shadow mode: a denial is reported, not blocked.")
+        outcome = _tuplegetter(5, "`allow`, `deny` or `shadow_deny`.")
+        blocks = _tuplegetter(6, "True when the call must not run.")
+
+    def __new__(
+        cls,
         allowed: bool,
         tool: str,
         call_id: str | None = None,
         denial: Denial | None = None,
         enforced: bool = True,
-    ) -> None:
-        self.allowed = allowed
-        self.tool = tool
-        self.call_id = call_id
-        self.denial = denial
-        self.enforced = enforced
-        self.outcome: Outcome = "allow" if allowed else ("deny" if enforced else "shadow_deny")
+    ) -> Decision:
+        if allowed:
+            return _new_tuple(cls, (allowed, tool, call_id, denial, enforced, "allow", False))
+        outcome = "deny" if enforced else "shadow_deny"
+        return _new_tuple(cls, (allowed, tool, call_id, denial, enforced, outcome, enforced))
 
-    @property
-    def blocks(self) -> bool:
-        """True when the call must not run."""
-        return not self.allowed and self.enforced
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
+    def __reduce__(self) -> tuple[type[Decision], tuple[Any, ...]]:
+        return type(self), (self.allowed, self.tool, self.call_id, self.denial, self.enforced)
 
     def raise_for_denial(self) -> None:
         """Raise the matching `DelegationDenied` subclass if this decision blocks the call."""

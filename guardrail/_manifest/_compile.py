@@ -65,4 +65,5 @@ def compile_manifest(manifest: _Manifest) -> CompiledManifest:
         not_before_ts=manifest.not_before_ts,
         tools=tools,
         task_scopes=tuple(task_scopes),
+        manifest=manifest,
     )

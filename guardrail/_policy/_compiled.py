@@ -3,6 +3,8 @@ check is a dict lookup plus a few comparisons. Built by `guardrail._manifest._co
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._rules import ArgsRule
 
 __all__ = ["CompiledManifest", "CompiledTool", "budget_scopes", "scope_location"]
@@ -26,7 +28,9 @@ class CompiledTool:
 
 
 class CompiledManifest:
-    __slots__ = ("digest", "expires_ts", "not_before_ts", "principal", "task", "task_scopes", "tools")
+    __slots__ = (
+        "digest", "expires_ts", "manifest", "not_before_ts", "principal", "task", "task_scopes", "tools",
+    )
 
     def __init__(
         self,
@@ -38,6 +42,7 @@ class CompiledManifest:
         not_before_ts: float | None,
         tools: dict[str, CompiledTool],
         task_scopes: tuple[tuple[str, float], ...] = (),
+        manifest: Any = None,
     ) -> None:
         self.task = task
         self.principal = principal
@@ -46,6 +51,9 @@ class CompiledManifest:
         self.not_before_ts = not_before_ts
         self.tools = tools
         self.task_scopes = task_scopes  # the task-wide budget's (scope, limit), as written
+        # The `Manifest` this was compiled from (typed loosely: the models live a layer above),
+        # for analyses such as delegation's narrower check.
+        self.manifest = manifest
 
     def budgets(self) -> dict[str, float]:
         """Every budget scope of the manifest and its limit."""

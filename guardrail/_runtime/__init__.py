@@ -1,1 +1,6 @@
-"""_runtime"""
+"""The runtime (layer 5): the `Guard` facade and the parts it composes (see `_guard`)."""
+
+from ._audit_hook import AuditSink
+from ._guard import Guard, Mode
+
+__all__ = ["AuditSink", "Guard", "Mode"]

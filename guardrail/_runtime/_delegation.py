@@ -20,27 +20,29 @@ any ancestor is. At delegation time the child is checked and completed:
 Everything rejected raises `ManifestError` naming each problem. The child shares the parent's
 store, clock, mode, audit sink, value recording and telemetry providers. Its manifest is not
 signed: it is bound to its (verified) parent by the chain.
+
+This module works on the parent's `Chain` (and its store and clock) and returns the child's
+manifest; `Guard.delegate` builds the child guard on `chain.extend(...)`.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._errors import ManifestError
 from .._manifest._data import Path as DataPath
 from .._manifest._models import Manifest
 from .._manifest._templates import load_template
 from .._policy._compiled import budget_scopes, scope_location
+from .._stores import BudgetStore
 from .._text import iso as _iso
 from .._text import num as _num
+from ._chain import Chain
 
-if TYPE_CHECKING:
-    from ._guard import Guard
-
-__all__ = ["delegate", "derive_task_id"]
+__all__ = ["child_manifest", "derive_task_id"]
 
 _MAX_TASK = 256
 
@@ -67,24 +69,26 @@ def _child_data(
     raise TypeError(f"expected a Manifest, a mapping or a path, not {type(child).__name__}")
 
 
-def delegate(
-    parent: Guard,
+def child_manifest(
+    parent: Chain,
+    store: BudgetStore,
+    clock: Callable[[], float],
     child: Manifest | Mapping[str, Any] | str | Path,
     *,
     task: str | None = None,
     cap_expiry: bool = True,
     require_narrower: bool = False,
-) -> Guard:
-    """A guard for a sub-agent, checked against `parent` (see the module docstring)."""
-    from ._guard import Guard
-
-    now = parent.clock()
-    if parent.revoked:
-        raise ManifestError(f"cannot delegate: the delegation for task {parent.task!r} was revoked")
-    parent_expires = parent._expires_ts
+) -> Manifest:
+    """The manifest of a sub-agent of the guard whose chain is `parent`, checked and completed
+    (see the module docstring)."""
+    now = clock()
+    own = parent.own
+    if parent.revocation(store) is not None:
+        raise ManifestError(f"cannot delegate: the delegation for task {own.task!r} was revoked")
+    parent_expires = parent.expires_ts
     if now >= parent_expires:
         raise ManifestError(
-            f"cannot delegate: the delegation for task {parent.task!r} expired at "
+            f"cannot delegate: the delegation for task {own.task!r} expired at "
             f"{_iso(parent_expires)}"
         )
     ready, data, lines, source = _child_data(child)
@@ -104,22 +108,22 @@ def delegate(
                 )
             data["task"] = task
         elif "task" not in data:
-            data["task"] = derive_task_id(parent.task)
+            data["task"] = derive_task_id(own.task)
         if "ttl" not in data and "expires_at" not in data:
             data["expires_at"] = _iso(parent_expires)
         elif "ttl" in data and "issued_at" not in data:
             data["issued_at"] = _iso(float(int(now)))  # a child's ttl counts from delegation
-        if "issuer" not in data and parent.principal is not None:
-            data["issuer"] = parent.principal
+        if "issuer" not in data and own.principal is not None:
+            data["issuer"] = own.principal
         data.pop("signature", None)  # a delegated manifest is bound by its chain, not signed
         manifest = Manifest.model_validate(data, _lines=lines, _source=source)
 
-    chain_tasks = [link.task for link in parent._links]
+    chain_tasks = [link.task for link in parent.links]
     if manifest.task in chain_tasks:
         raise ManifestError(
             f"task: a child's task id must differ from every task in its chain "
             f"({', '.join(repr(t) for t in chain_tasks)}); leave it out to derive "
-            f"'{parent.task}/sub-...' or choose another",
+            f"'{own.task}/sub-...' or choose another",
             source=source,
         )
 
@@ -127,7 +131,7 @@ def delegate(
         if not cap_expiry:
             raise ManifestError(
                 f"expires_at: the child would end at {_iso(manifest.expires_ts)}, after its parent "
-                f"(task {parent.task!r}) at {_iso(parent_expires)}",
+                f"(task {own.task!r}) at {_iso(parent_expires)}",
                 source=source,
             )
         capped = manifest.model_dump(by_alias=True, exclude_unset=True, mode="json")
@@ -138,14 +142,14 @@ def delegate(
             capped["issued_at"] = manifest.issued_at.isoformat().replace("+00:00", "Z")
         manifest = Manifest.model_validate(capped, _source=source)
 
-    problems = _tool_problems(manifest, parent) + _budget_problems(manifest, parent)
+    problems = _tool_problems(manifest, parent) + _budget_problems(manifest, parent, store)
     if problems:
         raise ManifestError(problems, source=source)
 
     if require_narrower:
         from .._narrowing import narrower
 
-        report = narrower(manifest, parent.manifest, budgets=False, expiry=False)
+        report = narrower(manifest, own.manifest, budgets=False, expiry=False)
         if report.verdict != "narrower":
             raise ManifestError(
                 [f"{f.where}: {f.status}: {f.detail}" for f in report.problems()]
@@ -153,21 +157,13 @@ def delegate(
                 source=source,
             )
 
-    return Guard(
-        manifest,
-        mode=parent.mode,
-        record_values=parent.record_values,
-        audit=parent.audit,
-        tracer_provider=parent.tracer_provider,
-        meter_provider=parent.meter_provider,
-        _parent=parent,
-    )
+    return manifest
 
 
-def _tool_problems(manifest: Manifest, parent: Guard) -> list[str]:
+def _tool_problems(manifest: Manifest, parent: Chain) -> list[str]:
     problems = []
     for tool in manifest.tools:
-        for link in parent._links:
+        for link in parent.links:
             if tool not in link.tools:
                 granted = ", ".join(sorted(link.tools)) or "none"
                 problems.append(
@@ -178,13 +174,13 @@ def _tool_problems(manifest: Manifest, parent: Guard) -> list[str]:
     return problems
 
 
-def _budget_problems(manifest: Manifest, parent: Guard) -> list[str]:
+def _budget_problems(manifest: Manifest, parent: Chain, store: BudgetStore) -> list[str]:
     child_scopes = budget_scopes(manifest.compiled())
     if not child_scopes:
         return []
-    ancestors = [(link, budget_scopes(link)) for link in parent._links]
+    ancestors = [(link, budget_scopes(link)) for link in parent.links]
     keys = [(link.task, scope) for link, scopes in ancestors for scope in scopes]
-    used = dict(zip(keys, parent.store.used(keys), strict=True)) if keys else {}
+    used = dict(zip(keys, store.used(keys), strict=True)) if keys else {}
     problems = []
     for scope, (kind, limit, tools) in sorted(child_scopes.items()):
         for link, scopes in ancestors:

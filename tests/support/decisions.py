@@ -32,8 +32,8 @@ def guard_for(args: Mapping[str, Any], tool: str = "f", **grant: Any) -> Guard:
 
 def decide(guard: Guard, tool: str, args: Any) -> Decision:
     """`guard.check`, after asserting that the fast path and the full path agree on it."""
-    fast = guard._decide(tool, args, None, False)
-    full = guard._decide_fully(tool, args, None, False)
+    fast = guard._decider.decide(tool, args, None, False)
+    full = guard._decider.decide_fully(tool, args, None, False)
     assert fast.allowed == full.allowed, (tool, args, fast, full)
     if not full.allowed:
         assert fast.denial is not None and full.denial is not None

@@ -1,0 +1,164 @@
+"""The texts of denials and the `Decision` that carries one: every sentence a model or a person
+reads when the guard says no is written here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from .._outcome import BudgetUse, Decision, Denial, DenialCode
+from .._policy import Violation
+from .._policy._compiled import CompiledManifest
+from .._stores import Overrun
+from .._text import iso, num, short
+from ._chain import Chain
+
+__all__ = ["Denials"]
+
+
+class Denials:
+    """Builds the denying `Decision`s of one guard: which link denied (by depth), its identity, the
+    guard's clock for `at`, and whether the guard's mode blocks."""
+
+    __slots__ = ("_chain", "_clock", "_enforced")
+
+    def __init__(self, chain: Chain, clock: Callable[[], float], enforced: bool) -> None:
+        self._chain = chain
+        self._clock = clock
+        self._enforced = enforced
+
+    def deny(
+        self,
+        code: DenialCode,
+        message: str,
+        tool: object,
+        call_id: str | None,
+        *,
+        argument: str | None = None,
+        constraint: str | None = None,
+        budget: BudgetUse | None = None,
+        depth: int = 0,
+    ) -> Decision:
+        links = self._chain.links
+        link = links[min(depth, len(links) - 1)]
+        denial = Denial(
+            code=code,
+            message=message,
+            tool=tool if isinstance(tool, str) else repr(tool),
+            argument=argument,
+            constraint=constraint,
+            budget=budget,
+            task=link.task,
+            principal=link.principal,
+            manifest_digest=link.digest,
+            call_id=call_id if call_id is None else str(call_id),  # an int id must not crash
+            depth=depth,
+            at=self._now(),
+        )
+        return Decision(False, denial.tool or "", call_id, denial, enforced=self._enforced)
+
+    def _now(self) -> datetime:
+        # The guard's clock, so that a denial's `at` agrees with the window it was judged in.
+        try:
+            return datetime.fromtimestamp(float(self._clock()), UTC)
+        except Exception:
+            return datetime.now(UTC)
+
+    # -- one method per kind of denial, in the order the guard checks ---------------------------
+
+    def revoked(self, reason: str, tool: object, call_id: str | None) -> Decision:
+        detail = f": {short(reason, 200)}" if reason else ""
+        task = self._chain.own.task
+        return self.deny(
+            DenialCode.REVOKED, f"The delegation for task {task!r} was revoked{detail}.",
+            tool, call_id,
+        )
+
+    def outside_window(
+        self, link: CompiledManifest, depth: int, now: float, tool: object, call_id: str | None
+    ) -> Decision:
+        """`not_yet_valid` before the link's `not_before`, else `expired`."""
+        if link.not_before_ts is not None and now < link.not_before_ts:
+            code = DenialCode.NOT_YET_VALID
+            message = f"is not valid before {iso(link.not_before_ts)}"
+        else:
+            code, message = DenialCode.EXPIRED, f"expired at {iso(link.expires_ts)}"
+        return self.deny(
+            code, f"The delegation for task {link.task!r} {message}.", tool, call_id, depth=depth
+        )
+
+    def tool_not_allowed(
+        self, link: CompiledManifest, depth: int, tool: object, call_id: str | None
+    ) -> Decision:
+        name = tool if isinstance(tool, str) else repr(tool)
+        return self.deny(
+            DenialCode.TOOL_NOT_ALLOWED,
+            f"Tool {short(name)!r} is not granted by the delegation for task {link.task!r}.",
+            name, call_id, depth=depth,
+        )
+
+    def not_an_object(self, args: object, depth: int, tool: str, call_id: str | None) -> Decision:
+        return self.deny(
+            DenialCode.ARGUMENT_INVALID,
+            f"The arguments of tool {tool!r} must be an object, not {type(args).__name__}.",
+            tool, call_id, constraint='type: "object"', depth=depth,
+        )
+
+    def violation(self, found: Violation, depth: int, tool: str, call_id: str | None) -> Decision:
+        arg = short(found.dotted, 200)
+        if found.code is DenialCode.ARGUMENT_NOT_ALLOWED:
+            message = f"Argument {arg!r} is not granted for tool {tool!r}."
+        elif found.code is DenialCode.ARGUMENT_MISSING:
+            message = f"Required argument {arg!r} of tool {tool!r} is missing."
+        else:
+            message = (
+                f"Argument {arg!r} of tool {tool!r} does not satisfy "
+                f"{short(found.constraint or 'its constraint', 300)}."
+            )
+        return self.deny(
+            found.code, message, tool, call_id,
+            argument=arg, constraint=found.constraint, depth=depth,
+        )
+
+    def exhausted(self, overrun: Overrun, tool: str, call_id: str | None) -> Decision:
+        charge, used = overrun
+        if charge.scope.endswith("calls"):
+            message = (
+                f"Budget {charge.scope!r} of task {charge.task!r} is exhausted: "
+                f"{num(used)} of {num(charge.limit)} calls used."
+            )
+        else:
+            message = (
+                f"Budget {charge.scope!r} of task {charge.task!r} would be exceeded: "
+                f"{num(used)} of {num(charge.limit)} already used."
+            )
+        return self.deny(
+            DenialCode.BUDGET_EXHAUSTED, message, tool, call_id,
+            budget=BudgetUse(scope=charge.scope, limit=charge.limit, used=used),
+            depth=self._chain.depth_of(charge.task),
+        )
+
+    # -- the guard's own failures (fail closed) ---------------------------------------------------
+
+    def store_unavailable(self, exc: Exception, tool: object, call_id: str | None) -> Decision:
+        return self.deny(
+            DenialCode.STORE_UNAVAILABLE,
+            f"The budget store is unavailable ({short(str(exc) or 'no detail', 200)}); "
+            "the call is denied.",
+            tool, call_id,
+        )
+
+    def internal_error(self, exc: BaseException, tool: object, call_id: str | None) -> Decision:
+        return self.deny(
+            DenialCode.INTERNAL_ERROR,
+            f"The guard failed while deciding ({type(exc).__name__}); the call is denied.",
+            tool, call_id,
+        )
+
+    def audit_failed(self, exc: BaseException, decision: Decision) -> Decision:
+        return self.deny(
+            DenialCode.INTERNAL_ERROR,
+            f"The decision could not be written to the audit log ({type(exc).__name__}); "
+            "the call is denied.",
+            decision.tool, decision.call_id,
+        )
