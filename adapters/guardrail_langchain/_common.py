@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args
 
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, Tool
-from langchain_core.utils.pydantic import get_fields, is_basemodel_subclass
+from langchain_core.utils.pydantic import get_fields, is_basemodel_instance, is_basemodel_subclass
 from pydantic_core import to_jsonable_python
 
 from guardrail import Denial, Guard, ManifestError, json_schema_defaults
@@ -192,6 +192,8 @@ def as_json(value: Any, *, sent: bool = False) -> Any:
         return value
     if hasattr(value, "model_dump"):
         return as_json(value.model_dump(exclude_unset=sent, by_alias=sent), sent=sent)
+    if is_basemodel_instance(value):  # a `pydantic.v1` model, which LangChain still parses with
+        return as_json(value.dict(exclude_unset=sent, by_alias=sent), sent=sent)
     if isinstance(value, Decimal):
         integral = value.is_finite() and value == value.to_integral_value()
         return int(value) if integral else float(value)

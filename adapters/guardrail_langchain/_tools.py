@@ -141,12 +141,15 @@ class _Wiring:
 class GuardedTool(BaseTool):
     """A LangChain tool that runs only when its `Guard` allows the call.
 
-    Build one with `guard_tools` (or `GuardedTool(tool, guard)`). The model sees exactly the
-    wrapped tool's schema; the guard sees the arguments the model sent, without the injected
-    ones (`InjectedToolCallId`, `InjectedState`, `ToolRuntime`, callbacks); the tool call id is
-    the guard's `call_id`. A denied call does not run: with `on_denial="message"` it answers the
-    model with an error `ToolMessage` holding `denial.for_model()` as JSON, with
-    `on_denial="raise"` the `DelegationDenied` propagates.
+    Build one with `guard_tools` (or `GuardedTool(tool, guard)`); a manifest that constrains an
+    argument the tool does not take is a `ManifestError` here. The model sees exactly the
+    wrapped tool's schema; the guard sees the arguments the model sent as the tool's schema
+    parses them (coerced, a null for an optional argument left out), without the injected ones
+    (`InjectedToolCallId`, `InjectedState`, `ToolRuntime`, callbacks), and the defaults the tool
+    runs with; the tool call id is the guard's `call_id`; the tool runs with exactly those
+    values. A denied call does not run: with `on_denial="message"` it answers the model with an
+    error `ToolMessage` holding `denial.to_model_json()`, with `on_denial="raise"` the
+    `DelegationDenied` propagates. A `DelegationDenied` the tool itself raises is its own error.
     """
 
     # Mirrors of the wrapped tool's functions, for code that reads a tool's annotations from

@@ -64,6 +64,7 @@ class _ToolSchema:
     """What the proxy takes from an upstream tool's ``inputSchema`` (read at each listing)."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
+        self.source = schema
         properties = schema.get("properties")
         self.names = frozenset(properties) if isinstance(properties, Mapping) else frozenset()
         required = schema.get("required")
@@ -304,7 +305,9 @@ class GuardedServer:
             if cursor is None:
                 break
         for tool in tools:
-            self._schemas[tool.name] = _ToolSchema(tool.input_schema)
+            known = self._schemas.get(tool.name)
+            if known is None or known.source != tool.input_schema:  # compiled once per schema
+                self._schemas[tool.name] = _ToolSchema(tool.input_schema)
         return tools
 
     async def _check_manifest(self) -> None:
