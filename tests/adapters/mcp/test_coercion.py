@@ -20,25 +20,20 @@ import anyio
 import pytest
 from guardrail_mcp import DENIAL_META_KEY, GuardedServer
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from mcp import Client, StdioServerParameters, types
 from mcp.server import MCPServer
 
 from guardrail import Guard, ManifestError, MemoryStore
 from guardrail.testing import task_id
+from tests.adapters import coercion
+from tests.adapters.coercion import FORMS, GOOD, never_denied
 from tests.adapters.mcp.support import PROXY_ENTRY, TIMEOUT, child_env, write_manifest
 from tests.adapters.mcp.typed_upstream import make_server
 
 TYPED_UPSTREAM = Path(__file__).resolve().parent / "typed_upstream.py"
 
-GRANT: dict[str, Any] = {
-    "args": {
-        "user_id": {"not_one_of": [0, 1]},
-        "flag": {"not_one_of": [True]},
-        "amount": {"not": {"min": 100}},
-        "limit": {"max": 20},
-    }
-}
+# The typed upstream's `act` also takes `limit: int | None = 10`.
+GRANT: dict[str, Any] = {"args": {**coercion.GRANT["args"], "limit": {"max": 20}}}
 
 # (argument, a form of a denied value a Python upstream coerces to it)
 OTHER_TYPES = [
@@ -48,27 +43,6 @@ OTHER_TYPES = [
 ]
 # The same JSON values as the guard sees them (`1.0` is `1`): denied.
 SAME_TYPE = [("user_id", 0), ("user_id", 1.0), ("flag", True), ("amount", 1000), ("amount", 100.0)]
-GOOD = {"user_id": 7, "flag": False, "amount": 5}
-
-TRICKY = st.sampled_from([
-    "0", " 0 ", "00", "+0", "-0", "0.0", "0e0", "1", " 1 ", "01", "1.0", "true", "True", "yes", "on",
-    "y", "t", "false", "no", "100", "1000", " 1000 ", "1e3", "100.0", "1_000", "\t100\n", "99.99",
-])
-SCALARS = st.sampled_from([0, 1, 0.0, 1.0, -0.0, True, False, 100, 100.0, 1000, 99.99, -5, 7])
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**6), 10**6)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=6),
-    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
-    max_leaves=4,
-)
-FORMS = st.one_of(TRICKY, SCALARS, st.integers(-3, 3).map(lambda n: f" {n} "), JSON)
-
-
-def never_denied(received: dict[str, Any]) -> None:
-    """The property: whatever the tool received, no constraint of `GRANT` denies it."""
-    assert received["user_id"] not in (0, 1), received
-    assert received["flag"] is not True, received
-    assert not received["amount"] >= 100, received
 
 
 def guard_for(grants: dict[str, Any], **changes: Any) -> Guard:

@@ -17,47 +17,11 @@ import pytest
 from agents import Agent, FunctionTool, UserError, function_tool
 from guardrail_openai_agents import delegation_input_guardrail, guard_function_tools
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from guardrail import DelegationDenied, Guard, ManifestError, MemoryStore
 from guardrail.testing import task_id
+from tests.adapters.coercion import DENIED_FORMS, FORMS, GOOD, GRANT, never_denied
 from tests.adapters.openai_agents.support import ScriptModel, assistant_message, call, run, tool_outputs
-
-GRANT: dict[str, Any] = {
-    "args": {
-        "user_id": {"not_one_of": [0, 1]},
-        "flag": {"not_one_of": [True]},
-        "amount": {"not": {"min": 100}},
-    }
-}
-
-# (argument, a form of a denied value the tool's model coerces to it)
-DENIED_FORMS = [
-    ("user_id", 0), ("user_id", "0"), ("user_id", " 1 "), ("user_id", 1.0), ("user_id", "1"),
-    ("flag", True), ("flag", "true"), ("flag", "yes"), ("flag", 1), ("flag", "on"),
-    ("amount", 1000), ("amount", "1000"), ("amount", " 1e3 "), ("amount", "100.0"),
-]
-GOOD = {"user_id": 7, "flag": False, "amount": 5}
-
-TRICKY = st.sampled_from([
-    "0", " 0 ", "00", "+0", "-0", "0.0", "0e0", "1", " 1 ", "01", "1.0", "true", "True", "yes", "on",
-    "y", "t", "false", "no", "100", "1000", " 1000 ", "1e3", "100.0", "1_000", "\t100\n", "99.99",
-])
-SCALARS = st.sampled_from([0, 1, 0.0, 1.0, -0.0, True, False, 100, 100.0, 1000, 99.99, -5, 7])
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**6), 10**6)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=6),
-    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
-    max_leaves=4,
-)
-FORMS = st.one_of(TRICKY, SCALARS, st.integers(-3, 3).map(lambda n: f" {n} "), JSON)
-
-
-def never_denied(received: dict[str, Any]) -> None:
-    """The property: whatever the tool received, no constraint of `GRANT` denies it."""
-    assert received["user_id"] not in (0, 1), received
-    assert received["flag"] is not True, received
-    assert not received["amount"] >= 100, received
 
 
 def guard_for(grants: dict[str, Any]) -> Guard:
