@@ -314,6 +314,8 @@ class GuardedServer:
         """A `ManifestError` for every argument the manifest constrains that the upstream's tool
         does not take (as `Guard.wrap` does against a function's signature): such a constraint
         never applies, and a required one denies every call."""
+        if not any(grant and grant.args for grant in self.guard.manifest.tools.values()):
+            return  # nothing to check: no need to ask the upstream
         listed = {tool.name for tool in await self._upstream_tools()}
         problems = [
             problem for name in self.guard.manifest.tools if name in listed
