@@ -6,15 +6,17 @@ calling convention (tool calls, injected arguments, `ToolMessage`) to and from i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
+from decimal import Decimal
+from enum import Enum
 from typing import Any, Literal, get_args
 
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, Tool
-from langchain_core.utils.pydantic import get_fields, is_basemodel_subclass
+from langchain_core.utils.pydantic import get_fields, is_basemodel_instance, is_basemodel_subclass
+from pydantic_core import to_jsonable_python
 
-from guardrail import Denial, json_schema_defaults
+from guardrail import Denial, Guard, ManifestError, json_schema_defaults
 
 OnDenial = Literal["message", "raise"]
 """What a denied call becomes: an error `ToolMessage` the model can read, or the exception."""
@@ -39,8 +41,8 @@ def require(value: object, kind: type, what: str) -> None:
 
 
 def denial_content(denial: Denial) -> str:
-    """The short JSON object a model reads in place of the tool's output."""
-    return json.dumps(denial.for_model(), ensure_ascii=False, default=str)
+    """The short JSON object a model reads in place of the tool's output (`Denial.to_model_json`)."""
+    return denial.to_model_json()
 
 
 def denial_message(denial: Denial, *, tool_call_id: str, name: str | None) -> ToolMessage:
@@ -90,55 +92,115 @@ def is_single_input(tool: BaseTool) -> bool:
     return isinstance(tool, Tool) and not tool.args_schema
 
 
-def model_args(
-    arguments: Mapping[str, Any], hidden: frozenset[str], *, single_input: bool = False
-) -> Mapping[str, Any]:
-    """The arguments the model chose: everything in the call but the injected ones.
-
-    For a single-input tool (`is_single_input`) the one value is checked under
-    `SINGLE_INPUT_KEY`, the name the model sees, whatever key the model sent it under: `Tool`
-    passes it on positionally, so `{"x": value}` must not slip past a constraint on `__arg1`
-    (with `allow_other_args`). Not a copy otherwise when nothing is injected: the guard copies the
-    arguments it is given.
-    """
-    if single_input and isinstance(arguments, Mapping) and len(arguments) == 1:
-        return {SINGLE_INPUT_KEY: next(iter(arguments.values()))}
-    if not hidden:
-        return arguments
+def model_args(arguments: Mapping[str, Any], hidden: frozenset[str]) -> Mapping[str, Any]:
+    """The arguments the model chose: everything in the call but the injected ones."""
     return {key: value for key, value in arguments.items() if key not in hidden}
 
 
-def schema_defaults(tool: BaseTool) -> dict[str, Any]:
-    """The default of every optional argument in the schema the model sees."""
-    schema = tool.tool_call_schema
-    if isinstance(schema, dict):
-        return json_schema_defaults(schema)
+def _aliases(field: Any) -> list[str]:
+    names = []
+    for alias in (getattr(field, "alias", None), getattr(field, "validation_alias", None)):
+        names += [a for a in getattr(alias, "choices", [alias]) if isinstance(a, str)]
+    return names
+
+
+def _required(field: Any) -> bool:
+    is_required = getattr(field, "is_required", None)  # pydantic v2; v1 fields say `required`
+    return bool(is_required()) if callable(is_required) else getattr(field, "required", None) is True
+
+
+class Schema:
+    """What the guard needs to know of a tool's arguments, read once from its schemas."""
+
+    __slots__ = ("aliases", "defaults", "names", "open", "optional")
+
+    def __init__(self, tool: BaseTool) -> None:
+        visible: Any = tool.tool_call_schema
+        parsed: Any = tool.args_schema
+        # The field each alias the tool's parser accepts stands for.
+        self.aliases: dict[str, str] = {}
+        if isinstance(parsed, type) and is_basemodel_subclass(parsed):
+            for name, field in get_fields(parsed).items():
+                self.aliases.update(dict.fromkeys(_aliases(field), name))
+        # The model's argument names, those it may leave out, and whether it may send others.
+        self.optional: frozenset[str]
+        if is_single_input(tool):
+            self.names, self.optional, self.open = frozenset({SINGLE_INPUT_KEY}), frozenset(), False
+        elif isinstance(visible, Mapping):
+            self.names = _field_names(visible)
+            required = visible.get("required")
+            self.optional = self.names - frozenset(required if isinstance(required, list) else ())
+            self.open = visible.get("additionalProperties", False) is not False
+        else:
+            fields = get_fields(visible) if is_basemodel_subclass(visible) else {}
+            self.names = frozenset(fields).union(*(_aliases(f) for f in fields.values()))
+            self.optional = frozenset(
+                name for field_name, field in fields.items() if not _required(field)
+                for name in (field_name, *_aliases(field))
+            )
+            config = getattr(visible, "model_config", None)
+            self.open = isinstance(config, Mapping) and config.get("extra") == "allow"
+        # What the tool runs with for an argument left out where no schema fills it in before
+        # `_run` (a JSON-schema tool, a `_run` without `args_schema`): the declared defaults.
+        self.defaults: dict[str, Any] = (
+            {} if SINGLE_INPUT_KEY in self.names
+            else json_schema_defaults(visible) if isinstance(visible, Mapping)
+            else _field_defaults(visible)
+        )
+
+    def check(self, guard: Guard, tool: str) -> None:
+        """A `ManifestError` for every argument the manifest constrains that this tool does not
+        take (as `Guard.wrap` does against a function's signature): such a constraint never
+        applies, and a required one denies every call."""
+        grant = guard.manifest.grant(tool)
+        unknown = [arg for arg in (grant.args if grant else ()) if arg not in self.names]
+        if unknown and not self.open:
+            takes = ", ".join(sorted(self.names)) or "no arguments"
+            raise ManifestError([
+                f"tools.{tool}.args.{arg}: tool {tool!r} has no argument {arg!r} (it takes: {takes})"
+                for arg in unknown
+            ])
+
+    def without_nulls(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """The arguments without a null for an optional one: models send null for the optional
+        parameters they do not use, which means "left out", so the tool runs with its default
+        (not None)."""
+        return {k: v for k, v in arguments.items() if v is not None or k not in self.optional}
+
+
+def _field_defaults(schema: Any) -> dict[str, Any]:
     if not is_basemodel_subclass(schema):
         return {}
     out: dict[str, Any] = {}
     for name, field in get_fields(schema).items():
-        if getattr(field, "required", None) is True or (
-            hasattr(field, "is_required") and field.is_required()
-        ):
-            continue
-        factory = getattr(field, "default_factory", None)
-        out[name] = factory() if callable(factory) else field.default
+        if not _required(field):
+            factory = getattr(field, "default_factory", None)
+            out[name] = as_json(factory() if callable(factory) else field.default)
     return out
 
 
-def as_the_tool_sees_them(
-    tool: BaseTool, arguments: Mapping[str, Any], fallback: Mapping[str, Any]
-) -> Mapping[str, Any]:
-    """The model's arguments as the tool's schema completes them (defaults filled in at every
-    depth, nested models as dicts), for the guard to check the defaults its manifest constrains.
-    Only keys the model left out are taken from this; what it sent is checked as sent. When the
-    schema cannot parse them (the tool will then fail the same way), its top-level defaults."""
-    schema: Any = tool.tool_call_schema
-    if not isinstance(schema, dict) and hasattr(schema, "model_validate"):
-        try:
-            dumped = schema.model_validate(dict(arguments)).model_dump()
-        except Exception:
-            return fallback
-        if isinstance(dumped, dict):
-            return dumped
-    return fallback
+def as_json(value: Any, *, sent: bool = False) -> Any:
+    """A value the tool's schema produced, as the JSON data the guard decides on.
+
+    Models as their fields (with `sent`, only the fields the model set, as it named them: the
+    defaults inside are the guard's to add where its manifest names them), a `Decimal` as the
+    number it is, an enum as its value, other objects as pydantic writes them in JSON (dates and
+    UUIDs as strings). Plain JSON values come back as they are.
+    """
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is float or kind is bool:
+        return value
+    if hasattr(value, "model_dump"):
+        return as_json(value.model_dump(exclude_unset=sent, by_alias=sent), sent=sent)
+    if is_basemodel_instance(value):  # a `pydantic.v1` model, which LangChain still parses with
+        return as_json(value.dict(exclude_unset=sent, by_alias=sent), sent=sent)
+    if isinstance(value, Decimal):
+        integral = value.is_finite() and value == value.to_integral_value()
+        return int(value) if integral else float(value)
+    if isinstance(value, Enum):
+        return as_json(value.value, sent=sent)
+    if isinstance(value, Mapping):
+        return {str(as_json(k)): as_json(v, sent=sent) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [as_json(item, sent=sent) for item in value]
+    return to_jsonable_python(value)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from langchain.agents.middleware import AgentMiddleware
+from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.prebuilt.tool_node import ToolCallRequest
@@ -13,17 +13,7 @@ from langgraph.types import Command
 
 from guardrail import DelegationDenied, Guard
 
-from ._common import (
-    OnDenial,
-    as_the_tool_sees_them,
-    check_on_denial,
-    denial_message,
-    injected_arg_names,
-    is_single_input,
-    model_args,
-    require,
-    schema_defaults,
-)
+from ._common import OnDenial, check_on_denial, denial_message, require
 from ._tools import GuardedTool
 
 __all__ = ["DelegationMiddleware"]
@@ -36,11 +26,15 @@ class DelegationMiddleware(AgentMiddleware):
     agent = create_agent(model, tools, middleware=[DelegationMiddleware(guard)])
     ```
 
-    Each call goes through `guard.invoke` (or `guard.ainvoke`), so the tool runs inside the
-    guard's span. The guard sees the arguments the model sent, without injected ones, and the
-    tool call id as its `call_id`. A denied call does not run: with `on_denial="message"` the
-    model gets an error `ToolMessage` holding `denial.for_model()` as JSON; with
-    `on_denial="raise"` the `DelegationDenied` propagates out of the agent.
+    Each call runs its tool as a `GuardedTool` of `guard` (made once per tool), so it is decided
+    exactly as `guard_tools` decides: on the arguments as the tool's own schema parses them, with
+    the defaults the tool runs with, the tool call id as the `call_id`, the tool running inside
+    the guard's span with exactly the values checked. A denied call does not run: with
+    `on_denial="message"` the model gets an error `ToolMessage` holding `denial.for_model()` as
+    JSON; with `on_denial="raise"` the `DelegationDenied` propagates out of the agent.
+
+    The agent's tools are checked against the manifest before the first model call: a
+    constraint on an argument a tool does not take is a `ManifestError`.
 
     Put it last in `middleware=[...]` (innermost), so that it checks a call's arguments exactly
     as the tool will receive them, after any middleware that rewrites calls, and decides each
@@ -55,80 +49,68 @@ class DelegationMiddleware(AgentMiddleware):
         require(guard, Guard, "guard must be a guardrail.Guard")
         self.guard = guard
         self.on_denial: OnDenial = check_on_denial(on_denial)
-        self._tools: dict[int, tuple[BaseTool, frozenset[str], bool, dict[str, Any]]] = {}
+        self._guarded: dict[int, tuple[BaseTool, BaseTool]] = {}
 
-    def _checked_args(self, request: ToolCallRequest) -> tuple[Mapping[str, Any], dict[str, Any] | None]:
-        """The arguments the guard checks, and the defaults the tool runs with for those left out
-        (the guard checks the ones its manifest constrains, so `amount=1000` cannot slip past
-        `max: 50` by being left out)."""
-        arguments = request.tool_call["args"]
-        tool = request.tool
-        if tool is None:
-            return dict(arguments), None
-        cached = self._tools.get(id(tool))
+    def _as_guarded(self, tool: BaseTool) -> BaseTool:
+        """`tool` as this guard runs it (a tool guarded by this same guard decides for itself)."""
+        if isinstance(tool, GuardedTool) and tool.guard is self.guard:
+            return tool
+        cached = self._guarded.get(id(tool))
         if cached is None or cached[0] is not tool:
-            cached = (tool, injected_arg_names(tool), is_single_input(tool), schema_defaults(tool))
-            self._tools[id(tool)] = cached
-        checked = model_args(arguments, cached[1], single_input=cached[2])
-        return checked, dict(as_the_tool_sees_them(tool, checked, cached[3]))
+            cached = (tool, GuardedTool(tool, self.guard, on_denial=self.on_denial))
+            self._guarded[id(tool)] = cached
+        return cached[1]
 
-    def _denied(self, exc: DelegationDenied, request: ToolCallRequest) -> ToolMessage:
+    def _check_tools(self, tools: Iterable[object]) -> None:
+        for tool in tools:
+            if isinstance(tool, BaseTool):
+                self._as_guarded(tool)  # a manifest that does not fit the tool fails here
+
+    def _request(self, request: ToolCallRequest) -> ToolCallRequest:
+        return request if request.tool is None else request.override(tool=self._as_guarded(request.tool))
+
+    def wrap_model_call(
+        self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        self._check_tools(request.tools)
+        return handler(request)
+
+    async def awrap_model_call(
+        self, request: ModelRequest, handler: Callable[[ModelRequest], Awaitable[ModelResponse]]
+    ) -> ModelResponse:
+        self._check_tools(request.tools)
+        return await handler(request)
+
+    def _undecided(self, request: ToolCallRequest) -> ToolMessage | None:
+        """For a call of a tool the agent does not have (which runs nothing: the agent answers
+        that there is no such tool), the guard's denial, or None when it allows the name."""
+        if request.tool is not None:
+            return None
         call = request.tool_call
-        return denial_message(exc.denial, tool_call_id=call["id"] or "", name=call["name"])
-
-    def _decided_by_tool(self, request: ToolCallRequest) -> bool:
-        """The tool is already guarded by this guard (`guard_tools`): it decides, once."""
-        tool = request.tool
-        return isinstance(tool, GuardedTool) and tool.guard is self.guard
+        try:
+            self.guard.invoke(call["name"], _nothing, call["args"], call_id=call["id"])
+        except DelegationDenied as denied:
+            if self.on_denial == "raise":
+                raise
+            return denial_message(denied.denial, tool_call_id=call["id"] or "", name=call["name"])
+        return None
 
     def wrap_tool_call(
         self,
         request: ToolCallRequest,
         handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
     ) -> ToolMessage | Command[Any]:
-        if self._decided_by_tool(request):
-            return handler(request)
-        call = request.tool_call
-        ran = False
-
-        def execute(**_checked: Any) -> ToolMessage | Command[Any]:
-            nonlocal ran
-            ran = True
-            return handler(request)
-
-        args, defaults = self._checked_args(request)
-        try:
-            result: ToolMessage | Command[Any] = self.guard.invoke(
-                call["name"], execute, args, call_id=call["id"], defaults=defaults
-            )
-        except DelegationDenied as exc:
-            if ran or self.on_denial == "raise":
-                raise
-            return self._denied(exc, request)
-        return result
+        denied = self._undecided(request)
+        return denied if denied is not None else handler(self._request(request))
 
     async def awrap_tool_call(
         self,
         request: ToolCallRequest,
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
     ) -> ToolMessage | Command[Any]:
-        if self._decided_by_tool(request):
-            return await handler(request)
-        call = request.tool_call
-        ran = False
+        denied = self._undecided(request)
+        return denied if denied is not None else await handler(self._request(request))
 
-        def execute(**_checked: Any) -> Awaitable[ToolMessage | Command[Any]]:
-            nonlocal ran
-            ran = True
-            return handler(request)
 
-        args, defaults = self._checked_args(request)
-        try:
-            result: ToolMessage | Command[Any] = await self.guard.ainvoke(
-                call["name"], execute, args, call_id=call["id"], defaults=defaults
-            )
-        except DelegationDenied as exc:
-            if ran or self.on_denial == "raise":
-                raise
-            return self._denied(exc, request)
-        return result
+def _nothing(**_: Any) -> None:
+    """Stands in for a tool the agent does not have, inside the guard's span."""

@@ -2,10 +2,10 @@
 
 A `GuardedTool` stands in for the tool it wraps: same name, description, argument schema and
 model-facing schema. LangChain parses and validates the call exactly as it would for the wrapped
-tool (the wrapped tool's own parser runs), then the guarded tool hands the model's arguments to
-`guard.invoke` / `guard.ainvoke` with a closure that calls the wrapped tool's own `_run` /
-`_arun`. So the tool runs inside the guard's span, its artifact and `ToolMessage` come out as
-usual, and nothing is validated twice.
+tool (the wrapped tool's own parser runs, once); the guard decides on the arguments as that parser
+made them (so `"0"` for an `int` argument is checked as `0`, the value the tool gets), and the
+guarded tool hands exactly those values to the wrapped tool's own `_run` / `_arun`, inside the
+guard's span. Its artifact and `ToolMessage` come out as usual.
 """
 
 from __future__ import annotations
@@ -29,20 +29,19 @@ from langchain_core.tools import (
 from langchain_core.tools import tool as _as_tool
 from pydantic import Field, PrivateAttr
 
-from guardrail import DelegationDenied, Denial, Guard
+from guardrail import DelegationDenied, Guard
 
 from ._common import (
     SINGLE_INPUT_KEY,
     OnDenial,
-    as_the_tool_sees_them,
+    Schema,
+    as_json,
     check_on_denial,
     denial_content,
     denial_message,
     injected_arg_names,
-    is_single_input,
     model_args,
     require,
-    schema_defaults,
 )
 
 __all__ = ["GuardedTool", "guard_tools"]
@@ -55,6 +54,9 @@ _CALL_KEY = "__guardrail_call__"
 
 class _Call(NamedTuple):
     args: Mapping[str, Any]
+    # What the tool runs with for arguments the model left out (the guard checks those its
+    # manifest constrains, so `amount=1000` cannot slip past `max: 50` by being left out).
+    defaults: Mapping[str, Any]
     call_id: str | None
     # The call as a guarded tool inside (one this tool wraps) parsed it itself: its own checked
     # arguments, with the defaults *its* manifest constrains.
@@ -74,12 +76,11 @@ class _Wiring:
     __slots__ = (
         "async_config",
         "async_run_manager",
-        "defaults",
         "guard",
         "hidden",
         "nested",
         "on_denial",
-        "single_input",
+        "schema",
         "string_key",
         "sync_config",
         "sync_run_manager",
@@ -91,21 +92,43 @@ class _Wiring:
         self.guard = guard
         self.on_denial = on_denial
         self.hidden = injected_arg_names(tool)
-        # Defaults the tool runs with when the model leaves an argument out: the guard checks
-        # those its manifest constrains, so a default cannot slip past a constraint.
-        self.defaults = schema_defaults(tool)
+        self.schema = Schema(tool)
+        self.schema.check(guard, tool.name)
         # A guarded tool inside: hand it the model's arguments and call id as well.
         self.nested = isinstance(tool, GuardedTool)
-        # The key a plain string input is checked under: the one argument the model sees.
+        # The key a positional input (a plain string, a single-input tool's value) is checked
+        # under: the one argument the model sees.
         visible = [key for key in tool.args if key not in self.hidden]
-        self.single_input = is_single_input(tool)
-        self.string_key = visible[0] if visible and not self.single_input else SINGLE_INPUT_KEY
+        single = SINGLE_INPUT_KEY in self.schema.names
+        self.string_key = visible[0] if visible and not single else SINGLE_INPUT_KEY
         # What LangChain's `run` / `arun` would hand the wrapped tool's `_run` / `_arun`.
         self.sync_run_manager = _takes(tool._run, "run_manager")
         self.sync_config = _get_runnable_config_param(tool._run)
         async_fn = tool._run if type(tool)._arun is BaseTool._arun else tool._arun
         self.async_run_manager = _takes(async_fn, "run_manager")
         self.async_config = _get_runnable_config_param(async_fn)
+
+    def call(
+        self, sent: object, parsed: tuple[tuple[Any, ...], dict[str, Any]], call_id: str | None,
+        inner: _Call | None,
+    ) -> _Call:
+        """The call as the guard checks it: each argument the model sent, as the tool's parser made
+        it (so `"0"` for an `int` is checked as `0`), under the name the model sent it by; an
+        argument the parser dropped, as sent (it never reaches the tool, and the manifest may
+        still deny it); and the parsed values of everything else, as the defaults."""
+        args, kwargs = parsed
+        if args or not isinstance(sent, dict):  # one positional value: a string input, `Tool`
+            value = as_json(args[0]) if args else sent
+            return _Call({self.string_key: value}, self.schema.defaults, call_id, inner)
+        checked: dict[str, Any] = {}
+        for key, value in sent.items():
+            if key in self.hidden:
+                continue
+            field = key if key in kwargs else self.schema.aliases.get(key, key)
+            checked[key] = as_json(kwargs[field], sent=True) if field in kwargs else value
+        defaults = dict(self.schema.defaults)
+        defaults.update((k, as_json(v)) for k, v in kwargs.items() if k not in self.hidden)
+        return _Call(checked, defaults, call_id, inner)
 
     def __copy__(self) -> _Wiring:
         return self
@@ -118,12 +141,15 @@ class _Wiring:
 class GuardedTool(BaseTool):
     """A LangChain tool that runs only when its `Guard` allows the call.
 
-    Build one with `guard_tools` (or `GuardedTool(tool, guard)`). The model sees exactly the
-    wrapped tool's schema; the guard sees the arguments the model sent, without the injected
-    ones (`InjectedToolCallId`, `InjectedState`, `ToolRuntime`, callbacks); the tool call id is
-    the guard's `call_id`. A denied call does not run: with `on_denial="message"` it answers the
-    model with an error `ToolMessage` holding `denial.for_model()` as JSON, with
-    `on_denial="raise"` the `DelegationDenied` propagates.
+    Build one with `guard_tools` (or `GuardedTool(tool, guard)`); a manifest that constrains an
+    argument the tool does not take is a `ManifestError` here. The model sees exactly the
+    wrapped tool's schema; the guard sees the arguments the model sent as the tool's schema
+    parses them (coerced, a null for an optional argument left out), without the injected ones
+    (`InjectedToolCallId`, `InjectedState`, `ToolRuntime`, callbacks), and the defaults the tool
+    runs with; the tool call id is the guard's `call_id`; the tool runs with exactly those
+    values. A denied call does not run: with `on_denial="message"` it answers the model with an
+    error `ToolMessage` holding `denial.to_model_json()`, with `on_denial="raise"` the
+    `DelegationDenied` propagates. A `DelegationDenied` the tool itself raises is its own error.
     """
 
     # Mirrors of the wrapped tool's functions, for code that reads a tool's annotations from
@@ -199,19 +225,14 @@ class GuardedTool(BaseTool):
         self, tool_input: str | dict[str, Any], tool_call_id: str | None
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         wiring = self._wiring
-        # The model's arguments as it sent them, before the wrapped tool's parser fills in
-        # defaults and the tool call id: these are what the manifest constrains.
-        checked: Mapping[str, Any]
-        if isinstance(tool_input, str):
-            checked = {wiring.string_key: tool_input}
-        else:
-            checked = model_args(tool_input, wiring.hidden, single_input=wiring.single_input)
-            checked = wiring.guard.with_defaults(
-                self.name, checked, as_the_tool_sees_them(wiring.tool, checked, wiring.defaults)
-            )
+        if isinstance(tool_input, dict):
+            tool_input = wiring.schema.without_nulls(tool_input)
+        # The wrapped tool's own parser (validation, coercion, defaults, injected values): what it
+        # returns is what the tool runs with, so it is what the guard checks.
         args, kwargs = wiring.tool._to_args_and_kwargs(tool_input, tool_call_id)
-        inner = kwargs.get(_CALL_KEY)  # set by a guarded tool inside, from its own parsing
-        kwargs[_CALL_KEY] = _Call(checked, tool_call_id, inner if isinstance(inner, _Call) else None)
+        inner = kwargs.pop(_CALL_KEY, None)  # set by a guarded tool inside, from its own parsing
+        inner = inner if isinstance(inner, _Call) else None
+        kwargs[_CALL_KEY] = wiring.call(tool_input, (args, kwargs), tool_call_id, inner)
         return args, kwargs
 
     def _call(self, kwargs: dict[str, Any]) -> _Call:
@@ -219,7 +240,38 @@ class GuardedTool(BaseTool):
         if isinstance(call, _Call):
             return call
         # `_run` called directly, without LangChain's `run`: check what it was given.
-        return _Call(model_args(kwargs, self._wiring.hidden), None)
+        wiring = self._wiring
+        return _Call(model_args(kwargs, wiring.hidden), wiring.schema.defaults, None)
+
+    def _prepare(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], config: RunnableConfig, run_manager: Any,
+        run_async: bool,
+    ) -> tuple[_Call, Callable[..., Any]]:
+        """This call's arguments for the guard, and what runs the wrapped tool once it allows.
+
+        `kwargs` are completed as LangChain's `run` / `arun` would complete them for the wrapped
+        tool. The guard hands the function its copy of the checked arguments: the tool gets the
+        parsed values those were made from (models stay models), plus any default the guard
+        filled in that the parser had not (so it runs with the declared default the guard
+        checked).
+        """
+        wiring = self._wiring
+        call = self._call(kwargs)
+        if wiring.nested:
+            kwargs[_CALL_KEY] = call.inner or call
+        takes_manager = wiring.async_run_manager if run_async else wiring.sync_run_manager
+        config_name = wiring.async_config if run_async else wiring.sync_config
+        if takes_manager and run_manager is not None:
+            kwargs["run_manager"] = run_manager
+        if config_name is not None:
+            kwargs[config_name] = config
+        run = wiring.tool._arun if run_async else wiring.tool._run
+
+        def execute(**checked: Any) -> Any:
+            filled = {k: v for k, v in checked.items() if k not in call.args and k not in kwargs}
+            return run(*args, **kwargs, **filled)
+
+        return call, execute
 
     def _run(
         self,
@@ -228,27 +280,13 @@ class GuardedTool(BaseTool):
         run_manager: CallbackManagerForToolRun | None = None,
         **kwargs: Any,
     ) -> Any:
-        wiring = self._wiring
-        call = self._call(kwargs)
-        if wiring.nested:
-            kwargs[_CALL_KEY] = call.inner or call
-        if wiring.sync_run_manager and run_manager is not None:
-            kwargs["run_manager"] = run_manager
-        if wiring.sync_config is not None:
-            kwargs[wiring.sync_config] = _guardrail_config
-        ran = False
-
-        def execute(**_checked: Any) -> Any:
-            nonlocal ran
-            ran = True
-            return wiring.tool._run(*args, **kwargs)
-
+        call, execute = self._prepare(args, kwargs, _guardrail_config, run_manager, run_async=False)
         try:
-            return wiring.guard.invoke(self.name, execute, call.args, call_id=call.call_id)
-        except DelegationDenied as exc:
-            if ran or wiring.on_denial == "raise":
-                raise
-            return self._denied(exc.denial, call.call_id)
+            return self._wiring.guard.invoke(
+                self.name, execute, call.args, call_id=call.call_id, defaults=call.defaults
+            )
+        except DelegationDenied as denied:
+            return self._denied(denied, call)
 
     async def _arun(
         self,
@@ -257,35 +295,26 @@ class GuardedTool(BaseTool):
         run_manager: AsyncCallbackManagerForToolRun | None = None,
         **kwargs: Any,
     ) -> Any:
-        wiring = self._wiring
-        call = self._call(kwargs)
-        if wiring.nested:
-            kwargs[_CALL_KEY] = call.inner or call
-        if wiring.async_run_manager and run_manager is not None:
-            kwargs["run_manager"] = run_manager
-        if wiring.async_config is not None:
-            kwargs[wiring.async_config] = _guardrail_config
-        ran = False
-
-        def execute(**_checked: Any) -> Awaitable[Any]:
-            nonlocal ran
-            ran = True
-            return wiring.tool._arun(*args, **kwargs)
-
+        call, execute = self._prepare(args, kwargs, _guardrail_config, run_manager, run_async=True)
         try:
-            return await wiring.guard.ainvoke(self.name, execute, call.args, call_id=call.call_id)
-        except DelegationDenied as exc:
-            if ran or wiring.on_denial == "raise":
-                raise
-            return self._denied(exc.denial, call.call_id)
+            return await self._wiring.guard.ainvoke(
+                self.name, execute, call.args, call_id=call.call_id, defaults=call.defaults
+            )
+        except DelegationDenied as denied:
+            return self._denied(denied, call)
 
-    def _denied(self, denial: Denial, call_id: str | None) -> Any:
-        """What `_run` returns for a denied call, in the shape `BaseTool.run` expects."""
+    def _denied(self, denied: DelegationDenied, call: _Call) -> Any:
+        """What `_run` returns for a denied call, in the shape `BaseTool.run` expects. Raises it
+        again unless this tool answers the model with it: this guard's own denial (not one the
+        tool itself raised, which is the tool's error) with `on_denial="message"`."""
+        wiring = self._wiring
+        if wiring.on_denial == "raise" or not wiring.guard.owns(denied):
+            raise denied
         out: ToolMessage | str
-        if call_id is None:
-            out = denial_content(denial)
+        if call.call_id is None:
+            out = denial_content(denied.denial)
         else:
-            out = denial_message(denial, tool_call_id=call_id, name=self.name)
+            out = denial_message(denied.denial, tool_call_id=call.call_id, name=self.name)
         if self.response_format == "content_and_artifact":
             return out, None
         return out

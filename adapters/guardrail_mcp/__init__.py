@@ -22,7 +22,13 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     ) from exc
 
 from guardrail_mcp._proxy import build_parser, command, main, run_proxy
-from guardrail_mcp._server import DENIAL_META_KEY, GuardedServer, UpstreamClosed, denial_result
+from guardrail_mcp._server import (
+    DENIAL_META_KEY,
+    GuardedServer,
+    UpstreamClosed,
+    denial_result,
+    invalid_arguments_result,
+)
 
 __all__ = [
     "DENIAL_META_KEY",
@@ -31,6 +37,7 @@ __all__ = [
     "build_parser",
     "command",
     "denial_result",
+    "invalid_arguments_result",
     "main",
     "run_proxy",
 ]

@@ -14,7 +14,7 @@ import anyio
 import anyio.abc
 from mcp import StdioServerParameters
 
-from guardrail import Guard, GuardrailError, Manifest
+from guardrail import Guard, GuardrailError, Manifest, ManifestError
 from guardrail_mcp._server import GuardedServer
 
 __all__ = ["build_parser", "command", "main", "run_proxy"]
@@ -98,8 +98,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     """Command-line entry: ``--manifest M.yaml [--mode shadow] -- UPSTREAM_COMMAND [ARGS...]``.
 
-    Returns an exit status: 0 on a clean stop, 2 for a usage error or a bad manifest,
-    1 when the upstream cannot be started.
+    Returns an exit status: 0 on a clean stop, 2 for a usage error or a bad manifest (also one
+    that constrains an argument an upstream tool does not take), 1 when the upstream cannot be
+    started.
     """
     args = build_parser(prog).parse_args(argv)
     return command(args.manifest, args.upstream, mode=args.mode, prog=prog)
@@ -132,6 +133,10 @@ def command(
         return 2
     try:
         return run_proxy(loaded, argv, mode=mode)
+    except ManifestError as exc:
+        print(f"{prog}: the manifest {os.fspath(manifest)} does not fit the upstream's tools: {exc}",
+              file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"{prog}: cannot start upstream {argv[0]!r}: {exc}", file=sys.stderr)
         return 1

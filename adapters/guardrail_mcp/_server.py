@@ -16,9 +16,16 @@ from mcp.client import Transport
 from mcp.server import MCPServer, Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
-from guardrail import DelegationDenied, Denial, Guard, json_schema_defaults
+from guardrail import DelegationDenied, Denial, Guard, ManifestError, json_schema_defaults
 
-__all__ = ["DENIAL_META_KEY", "GuardedServer", "Upstream", "UpstreamClosed", "denial_result"]
+__all__ = [
+    "DENIAL_META_KEY",
+    "GuardedServer",
+    "Upstream",
+    "UpstreamClosed",
+    "denial_result",
+    "invalid_arguments_result",
+]
 
 logger = logging.getLogger("guardrail_mcp")
 
@@ -40,17 +47,98 @@ class UpstreamClosed(RuntimeError):
 def denial_result(denial: Denial) -> types.CallToolResult:
     """The ``tools/call`` result for a denied call.
 
-    ``isError`` is true; the text content is the denial's one-sentence message; the
-    structured content is ``denial.for_model()`` (what a model may see); the complete
-    denial record (task, principal, manifest digest, budget use, call id, time) is under
-    ``_meta[DENIAL_META_KEY]`` for the host application.
+    ``isError`` is true; the text content is ``denial.to_model_json()`` (what every adapter
+    shows a model) and the structured content the same object, ``denial.for_model()``; the
+    complete denial record (task, principal, manifest digest, budget use, call id, time) is
+    under ``_meta[DENIAL_META_KEY]`` for the host application.
     """
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=denial.message)],
+        content=[types.TextContent(type="text", text=denial.to_model_json())],
         structured_content=denial.for_model(),
         is_error=True,
         _meta={DENIAL_META_KEY: denial.model_dump(mode="json")},
     )
+
+
+class _ToolSchema:
+    """What the proxy takes from an upstream tool's ``inputSchema`` (read at each listing)."""
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self.source = schema
+        properties = schema.get("properties")
+        self.names = frozenset(properties) if isinstance(properties, Mapping) else frozenset()
+        required = schema.get("required")
+        self.optional = self.names - frozenset(required if isinstance(required, list) else ())
+        self.open = schema.get("additionalProperties", False) is not False
+        self.defaults = json_schema_defaults(schema)
+        self._validate = _strict_validator(schema)
+
+    def check(self, guard: Guard, tool: str) -> list[str]:
+        """The arguments the manifest constrains that the tool does not take, as problems."""
+        grant = guard.manifest.grant(tool)
+        unknown = [arg for arg in (grant.args if grant else ()) if arg not in self.names]
+        takes = ", ".join(sorted(self.names)) or "no arguments"
+        return [] if self.open else [
+            f"tools.{tool}.args.{arg}: the upstream tool {tool!r} has no argument {arg!r} (it takes: {takes})"
+            for arg in unknown
+        ]
+
+    def arguments(self, sent: Mapping[str, Any]) -> dict[str, Any]:
+        """The arguments without a null for an optional one: models send null for the optional
+        parameters they do not use, which means "left out" (the upstream uses its default)."""
+        return {k: v for k, v in sent.items() if v is not None or k not in self.optional}
+
+    def problem(self, arguments: Mapping[str, Any]) -> str | None:
+        """Why the arguments do not match the schema, or None when they do."""
+        return self._validate(arguments)
+
+
+def _strict_validator(schema: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], str | None]:
+    """A check of arguments against ``schema`` in which every value must have the JSON type the
+    schema gives it (an integer is an ``int``, never ``1.0``).
+
+    The upstream coerces what it receives by rules the proxy cannot see (``"0"`` becomes ``0``
+    for a Python server, not for others): a value of another JSON type could pass the guard as a
+    string and reach the tool as the number a constraint denies. So arguments the guard allowed
+    are forwarded only when every value has the schema's JSON type, which the upstream takes as
+    it is; others are refused as invalid, as a validating upstream would refuse them. (Rather
+    than guess each upstream's coercion rules: a guess that is wrong once lets a value through.)
+    A schema that is not valid JSON Schema refuses every call (fail closed).
+    """
+    from jsonschema import exceptions, validators  # type: ignore[import-untyped]  # no stubs installed
+
+    base = validators.validator_for(schema, default=validators.Draft202012Validator)
+    strict = _STRICT.get(base)
+    if strict is None:
+        checker = base.TYPE_CHECKER.redefine("integer", lambda _, v: type(v) is int)
+        strict = _STRICT[base] = validators.extend(base, type_checker=checker)
+    try:
+        strict.check_schema(schema)
+    except exceptions.SchemaError as bad:
+        reason = f"its inputSchema is not valid JSON Schema ({bad.message})"
+        return lambda _: reason
+    validator = strict(schema)
+
+    def problem(arguments: Mapping[str, Any]) -> str | None:
+        try:
+            error = exceptions.best_match(validator.iter_errors(arguments))
+        except Exception as failed:  # e.g. a $ref it cannot resolve: refuse, never forward unchecked
+            return f"its inputSchema cannot be applied ({type(failed).__name__})"
+        if error is None:
+            return None
+        where = f" at {error.json_path}" if error.absolute_path else ""
+        return f"{error.message}{where}"
+
+    return problem
+
+
+_STRICT: dict[type[Any], type[Any]] = {}
+
+
+def invalid_arguments_result(tool: str, problem: str) -> types.CallToolResult:
+    """The ``tools/call`` result for arguments that do not match the upstream tool's schema."""
+    text = f"Invalid arguments for tool {tool!r}: {problem}"
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
 class GuardedServer:
@@ -61,7 +149,13 @@ class GuardedServer:
       shadow mode never blocks).
     * ``tools/call`` runs through ``guard.ainvoke`` so the ``execute_tool`` span wraps the
       forwarded call; an allowed call's upstream result is returned unchanged, a denied
-      call never reaches the upstream and returns :func:`denial_result`.
+      call never reaches the upstream and returns :func:`denial_result`. A null for an
+      argument the tool's ``inputSchema`` does not require counts as left out (the upstream
+      uses its default); the upstream receives exactly the arguments the guard checked, and
+      only when each value has the JSON type the ``inputSchema`` gives it (the upstream would
+      coerce others, after the check): otherwise the result is :func:`invalid_arguments_result`.
+    * Entering checks the manifest against the upstream's ``tools/list``: a constraint on an
+      argument a tool does not take is a :class:`guardrail.ManifestError`.
     * Progress the upstream reports for a forwarded call is relayed to the caller.
     * Resources, prompts and completions are not exposed. Sampling and elicitation requests
       from the upstream are not relayed to the client (the upstream gets the SDK's default
@@ -95,7 +189,7 @@ class GuardedServer:
         self.guard = guard
         self._upstream_target = upstream
         self._client: Client | None = None
-        self._defaults: dict[str, dict[str, Any]] = {}  # tool -> defaults from its inputSchema
+        self._schemas: dict[str, _ToolSchema] = {}  # tool -> what its inputSchema says
         self._ended = anyio.Event()
         self._stop = anyio.Event()
         self._exit_stack: AsyncExitStack | None = None
@@ -130,6 +224,14 @@ class GuardedServer:
             stack.callback(self._stop.set)  # runs first on exit: lets the owner task close the upstream
             await task_group.start(self._own_upstream)
             self._exit_stack = stack.pop_all()
+        if self._client is not None:
+            try:
+                await self._check_manifest()
+            except BaseException:
+                # Closed first, then raised as it is (inside the task group it would come out as
+                # an ExceptionGroup).
+                await self.__aexit__(None, None, None)
+                raise
         return self
 
     async def __aexit__(
@@ -189,12 +291,11 @@ class GuardedServer:
 
     # -- handlers --------------------------------------------------------------------
 
-    async def _on_list_tools(
-        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
+    async def _upstream_tools(self) -> list[types.Tool]:
+        """The upstream's tools as it lists them now; what their schemas say is kept."""
         client = self._client
         if client is None:
-            return types.ListToolsResult(tools=[])
+            return []
         tools: list[types.Tool] = []
         cursor: str | None = None
         for _ in range(_MAX_LIST_PAGES):
@@ -204,7 +305,29 @@ class GuardedServer:
             if cursor is None:
                 break
         for tool in tools:
-            self._defaults[tool.name] = json_schema_defaults(tool.input_schema)
+            known = self._schemas.get(tool.name)
+            if known is None or known.source != tool.input_schema:  # compiled once per schema
+                self._schemas[tool.name] = _ToolSchema(tool.input_schema)
+        return tools
+
+    async def _check_manifest(self) -> None:
+        """A `ManifestError` for every argument the manifest constrains that the upstream's tool
+        does not take (as `Guard.wrap` does against a function's signature): such a constraint
+        never applies, and a required one denies every call."""
+        if not any(grant and grant.args for grant in self.guard.manifest.tools.values()):
+            return  # nothing to check: no need to ask the upstream
+        listed = {tool.name for tool in await self._upstream_tools()}
+        problems = [
+            problem for name in self.guard.manifest.tools if name in listed
+            for problem in self._schemas[name].check(self.guard, name)
+        ]
+        if problems:
+            raise ManifestError(problems)
+
+    async def _on_list_tools(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        tools = await self._upstream_tools()
         if self.guard.mode != "shadow":
             granted: Mapping[str, Any] = self.guard.manifest.tools
             tools = [tool for tool in tools if tool.name in granted]
@@ -217,6 +340,10 @@ class GuardedServer:
         sent = params.arguments
         call_id = None if ctx.request_id is None else str(ctx.request_id)
 
+        if name not in self._schemas and name in self.guard.manifest.tools:
+            await self._upstream_tools()  # learn the tool's schema before deciding
+        schema = self._schemas.get(name)
+
         async def relay_progress(progress: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(progress, total, message)  # no-op unless the caller asked
 
@@ -224,6 +351,10 @@ class GuardedServer:
             client = self._client
             if client is None:
                 raise UpstreamClosed(f"access to the upstream MCP server has ended; {name!r} was not called")
+            # Allowed: what the guard checked goes out only if the upstream takes it as it is.
+            problem = None if schema is None else schema.problem(arguments)
+            if problem is not None:
+                return invalid_arguments_result(name, problem)
             # Forward exactly what the guard checked; keep an absent `arguments` absent.
             return await client.call_tool(
                 name,
@@ -231,16 +362,20 @@ class GuardedServer:
                 progress_callback=relay_progress,
             )
 
-        if name not in self._defaults and name in self.guard.manifest.tools:
-            await self._on_list_tools(ctx, None)  # learn the tool's defaults before deciding
+        arguments = sent or {}
+        if schema is not None:
+            arguments = schema.arguments(arguments)
         try:
             result = cast(
                 types.CallToolResult,
                 await self.guard.ainvoke(
-                    name, forward, sent or {}, call_id=call_id, defaults=self._defaults.get(name)
+                    name, forward, arguments, call_id=call_id,
+                    defaults=None if schema is None else schema.defaults,
                 ),
             )
         except DelegationDenied as denied:
+            if not self.guard.owns(denied):
+                raise  # the tool's own error, not this guard's decision
             return denial_result(denied.denial)
         except UpstreamClosed as closed:
             raise MCPError(code=types.INTERNAL_ERROR, message=str(closed)) from closed

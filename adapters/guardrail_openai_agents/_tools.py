@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from enum import Enum
 from typing import Any, Literal, cast
 
 from agents import (
@@ -14,18 +17,12 @@ from agents import (
     ToolInputGuardrail,
     ToolInputGuardrailData,
 )
+from agents.function_schema import function_schema
 from agents.tool_context import ToolContext
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
 
-from guardrail import DelegationDenied, Denial, Guard, json_schema_defaults
-
-__all__ = [
-    "OnDenial",
-    "OnGuardrailDenial",
-    "delegation_input_guardrail",
-    "denial_output",
-    "guard_function_tool",
-    "guard_function_tools",
-]
+from guardrail import DelegationDenied, Denial, Guard, ManifestError, json_schema_defaults
 
 OnDenial = Literal["message", "raise"]
 """``"message"``: the model gets the denial as the tool's output; ``"raise"``: the run fails
@@ -34,12 +31,10 @@ with the matching :class:`guardrail.DelegationDenied`."""
 OnGuardrailDenial = Literal["reject_content", "raise_exception"]
 """The SDK's own guardrail behaviours for a denied call."""
 
-_NOT_JSON = object()
-
 
 def denial_output(denial: Denial) -> str:
-    """What the model sees for a denied call: the JSON of ``denial.for_model()``."""
-    return json.dumps(denial.for_model(), ensure_ascii=False)
+    """What the model sees for a denied call: ``denial.to_model_json()``."""
+    return denial.to_model_json()
 
 
 def _parse_arguments(raw: str) -> Any:
@@ -57,17 +52,113 @@ def _parse_arguments(raw: str) -> Any:
         return raw
 
 
+class _Parameters:
+    """A tool's parameters as the guard needs them, read once from the tool."""
+
+    def __init__(self, tool: FunctionTool) -> None:
+        schema = tool.params_json_schema
+        properties = schema.get("properties")
+        self.names = frozenset(properties) if isinstance(properties, Mapping) else frozenset()
+        self.open = schema.get("additionalProperties", False) is not False
+        self.defaults = json_schema_defaults(schema)
+        self.model = _parameter_model(tool, self.names)
+        # Parameters the model may leave out: null for one of them means "left out" (strict
+        # schemas make every parameter required, and models send null for those they skip).
+        if self.model is not None:
+            fields = self.model.model_fields.items()
+            self.optional = frozenset(name for name, field in fields if not field.is_required())
+        else:
+            required = schema.get("required")
+            listed = frozenset(required) if isinstance(required, list) else frozenset()
+            self.optional = frozenset(self.defaults) | (self.names - listed)
+
+    def check(self, guard: Guard, tool: str) -> None:
+        """A `ManifestError` for every argument the manifest constrains that this tool does not
+        take (as `Guard.wrap` does against a function's signature)."""
+        grant = guard.manifest.grant(tool)
+        unknown = [arg for arg in (grant.args if grant else ()) if arg not in self.names]
+        if unknown and not self.open:
+            takes = ", ".join(sorted(self.names)) or "no arguments"
+            raise ManifestError([
+                f"tools.{tool}.args.{arg}: tool {tool!r} has no parameter {arg!r} (it takes: {takes})"
+                for arg in unknown
+            ])
+
+    def for_guard(self, sent: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The arguments as the guard checks them, and the defaults the tool runs with.
+
+        With the tool's own parameter model (a ``function_tool`` made from a function): each
+        argument as the model parses it (``"0"`` for an ``int`` is checked as ``0``, which the
+        tool gets), anything the model does not take as sent. Arguments the model rejects are
+        checked as sent (the tool then answers with its own validation error, as without a
+        guard); so are those of a tool without such a model (it parses them itself).
+        """
+        if self.model is None:
+            return sent, self.defaults
+        try:
+            parsed = self.model(**sent)
+        except ValidationError:
+            return sent, self.defaults
+        fields = self.model.model_fields
+        checked = {k: _as_json(getattr(parsed, k), sent=True) if k in fields else v for k, v in sent.items()}
+        return checked, {name: _as_json(getattr(parsed, name)) for name in fields}
+
+
+def _parameter_model(tool: FunctionTool, names: frozenset[str]) -> type[BaseModel] | None:
+    """The pydantic model the SDK validates the tool's arguments with, when ``function_tool``
+    made the tool from a plain function (the SDK builds the same model from the same function);
+    None for any other tool."""
+    try:
+        fn = tool.__wrapped__
+    except AttributeError:
+        return None
+    if not inspect.isroutine(fn):
+        return None  # a callable object, which the SDK adapts before reading its signature
+    try:
+        schema = function_schema(fn, strict_json_schema=tool.strict_json_schema)
+    except Exception:
+        return None
+    properties = schema.params_json_schema.get("properties") or {}
+    return schema.params_pydantic_model if frozenset(properties) == names else None
+
+
+def _as_json(value: Any, *, sent: bool = False) -> Any:
+    """A parsed value as the JSON data the guard decides on: models as their fields (with
+    `sent`, only those the model set), a `Decimal` as the number it is, an enum as its value,
+    other objects as pydantic writes them in JSON."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is float or kind is bool:
+        return value
+    if isinstance(value, BaseModel):
+        return _as_json(value.model_dump(exclude_unset=sent, by_alias=sent), sent=sent)
+    if isinstance(value, Decimal):
+        integral = value.is_finite() and value == value.to_integral_value()
+        return int(value) if integral else float(value)
+    if isinstance(value, Enum):
+        return _as_json(value.value, sent=sent)
+    if isinstance(value, Mapping):
+        return {str(_as_json(k)): _as_json(v, sent=sent) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_as_json(item, sent=sent) for item in value]
+    return to_jsonable_python(value)
+
+
 def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial = "message") -> FunctionTool:
     """A copy of ``tool`` (same name, description, JSON schema and settings) that asks
     ``guard`` before it runs.
 
-    The call is authorized with the arguments the model sent and the SDK's tool call id as
-    ``call_id``, inside the guard's ``execute_tool`` span, which also wraps the tool's own run.
+    The call is authorized with the arguments as the tool will receive them (parsed by the
+    tool's own parameter model where ``function_tool`` made it from a function, so ``"0"`` for an
+    ``int`` is checked as ``0``; a null for a parameter with a default means it was left out, and
+    the tool runs with its default) and the SDK's tool call id as ``call_id``, inside the
+    guard's ``execute_tool`` span, which also wraps the tool's own run. A manifest that
+    constrains a parameter the tool does not have is a :class:`guardrail.ManifestError` here.
     A denied call does not run: with ``on_denial="message"`` the model receives
     :func:`denial_output` as the tool output (the way the SDK's ``reject_content`` does) and the
     run goes on; with ``on_denial="raise"`` the matching :class:`guardrail.DelegationDenied`
     subclass (also an ``AgentsException``, so the SDK does not wrap it) propagates out of
-    ``Runner.run``. The original ``tool`` is left unchanged.
+    ``Runner.run``. A ``DelegationDenied`` the tool itself raises is the tool's error, handled
+    as the SDK handles tool errors. The original ``tool`` is left unchanged.
     """
     if not isinstance(tool, FunctionTool):
         raise TypeError(
@@ -77,43 +168,55 @@ def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial
     if on_denial not in ("message", "raise"):
         raise ValueError(f"on_denial must be 'message' or 'raise', not {on_denial!r}")
     name = tool.name
+    parameters = _Parameters(tool)
+    parameters.check(guard, name)
     guarded = copy.copy(tool)
     inner = guarded.on_invoke_tool  # rebound to the copy by FunctionTool.__copy__
-    # What the SDK fills in for an argument the model leaves out (strict schemas list such
-    # arguments as required but keep their default): checked where the manifest constrains it.
-    defaults = json_schema_defaults(tool.params_json_schema)
 
     async def on_invoke_tool(ctx: ToolContext[Any], input: str) -> Any:
         call_id = getattr(ctx, "tool_call_id", None)
         args = _parse_arguments(input)
-        try:
-            if isinstance(args, dict):
-                return await guard.ainvoke(
-                    name, lambda **_: inner(ctx, input), args, call_id=call_id, defaults=defaults
-                )
+        if not isinstance(args, dict):
             # Not an object: the guard denies it (unless in shadow mode); never called unchecked.
-            guard.authorize(name, cast(Any, args), call_id=call_id).raise_for_denial()
+            decision = guard.authorize(name, cast(Any, args), call_id=call_id)
+            if decision.denial is not None and decision.blocks:
+                return _answer(decision.denial, on_denial)
             return await inner(ctx, input)
+        sent = {k: v for k, v in args.items() if v is not None or k not in parameters.optional}
+        # The tool parses this text as the guard's view was parsed: it runs with those values.
+        text = input if len(sent) == len(args) else json.dumps(sent, ensure_ascii=False)
+        checked, defaults = parameters.for_guard(sent)
+        try:
+            return await guard.ainvoke(
+                name, lambda **_: inner(ctx, text), checked, call_id=call_id, defaults=defaults
+            )
         except DelegationDenied as denied:
-            if on_denial == "raise":
-                raise _stopping_the_run(denied) from None
-            return denial_output(denied.denial)
+            if not guard.owns(denied):
+                raise
+            return _answer(denied.denial, on_denial)
 
     guarded.on_invoke_tool = on_invoke_tool
     return guarded
 
 
+def _answer(denial: Denial, on_denial: OnDenial) -> str:
+    """A denied call's tool output, or (``"raise"``) the exception that stops the run."""
+    if on_denial == "raise":
+        raise _stopping_the_run(denial) from None
+    return denial_output(denial)
+
+
 _RUN_STOPPING: dict[type[DelegationDenied], type[DelegationDenied]] = {}
 
 
-def _stopping_the_run(denied: DelegationDenied) -> DelegationDenied:
+def _stopping_the_run(denial: Denial) -> DelegationDenied:
     """The same denial as an exception that is also an ``AgentsException``.
 
     ``Runner.run`` wraps any other exception from a tool in ``UserError``; an
     ``AgentsException`` propagates as it is, so callers can catch ``DelegationDenied`` (or
     ``ToolNotAllowed``, ...) around the run, and the SDK attaches its ``run_data``.
     """
-    base = type(denied)
+    base = type(denial.to_exception())
     combined = _RUN_STOPPING.get(base)
     if combined is None:
         combined = cast(
@@ -121,7 +224,7 @@ def _stopping_the_run(denied: DelegationDenied) -> DelegationDenied:
             type(base.__name__, (base, AgentsException), {"__module__": __name__, "__doc__": base.__doc__}),
         )
         _RUN_STOPPING[base] = combined
-    exc = combined(denied.denial)
+    exc = combined(denial)
     exc.run_data = None  # type: ignore[attr-defined]  # OSError.__init__ skips AgentsException's
     return exc
 
@@ -160,27 +263,40 @@ def delegation_input_guardrail(
     if on_denial not in ("reject_content", "raise_exception"):
         raise ValueError(f"on_denial must be 'reject_content' or 'raise_exception', not {on_denial!r}")
 
+    known: dict[int, tuple[object, _Parameters]] = {}
+
+    def parameters(tool: FunctionTool) -> _Parameters:
+        cached = known.get(id(tool))
+        if cached is None or cached[0] is not tool:
+            cached = (tool, _Parameters(tool))
+            cached[1].check(guard, tool.name)
+            known[id(tool)] = cached
+        return cached[1]
+
     async def authorize(data: ToolInputGuardrailData) -> ToolGuardrailFunctionOutput:
         ctx = data.context
         args = _parse_arguments(ctx.tool_arguments)
-        try:
-            if isinstance(args, dict):
-                tool = next(
-                    (t for t in data.agent.tools if getattr(t, "name", None) == ctx.tool_name), None
-                )
-                defaults = json_schema_defaults(getattr(tool, "params_json_schema", None))
-                await guard.ainvoke(
-                    ctx.tool_name, _decided, args, call_id=ctx.tool_call_id, defaults=defaults
-                )
-            else:
-                guard.authorize(ctx.tool_name, cast(Any, args), call_id=ctx.tool_call_id).raise_for_denial()
-        except DelegationDenied as denied:
-            if on_denial == "raise_exception":
-                return ToolGuardrailFunctionOutput.raise_exception(output_info=denied.denial)
-            return ToolGuardrailFunctionOutput.reject_content(
-                denial_output(denied.denial), output_info=denied.denial
+        denial: Denial | None = None
+        if isinstance(args, dict):
+            tool = next((t for t in data.agent.tools if getattr(t, "name", None) == ctx.tool_name), None)
+            # The arguments as the tool will parse them (nulls included: the SDK passes them on).
+            checked, defaults = (
+                parameters(tool).for_guard(args) if isinstance(tool, FunctionTool) else (args, None)
             )
-        return ToolGuardrailFunctionOutput.allow()
+            try:
+                await guard.ainvoke(
+                    ctx.tool_name, _decided, checked, call_id=ctx.tool_call_id, defaults=defaults
+                )
+            except DelegationDenied as denied:
+                denial = denied.denial
+        else:
+            decision = guard.authorize(ctx.tool_name, cast(Any, args), call_id=ctx.tool_call_id)
+            denial = decision.denial if decision.blocks else None
+        if denial is None:
+            return ToolGuardrailFunctionOutput.allow()
+        if on_denial == "raise_exception":
+            return ToolGuardrailFunctionOutput.raise_exception(output_info=denial)
+        return ToolGuardrailFunctionOutput.reject_content(denial_output(denial), output_info=denial)
 
     return ToolInputGuardrail(guardrail_function=authorize, name=name)
 

@@ -26,7 +26,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import get_fields
 from langgraph.prebuilt import InjectedState, ToolRuntime
 from opentelemetry import trace
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from guardrail import ArgumentViolation, DelegationDenied, ToolNotAllowed
 from tests.adapters.langchain.support import MakeGuard, Spans, denial_of, tool_call
@@ -404,14 +404,23 @@ def test_manifest_sees_what_the_model_sent_not_defaults(make_guard: MakeGuard) -
     assert denial_of(denied)["argument"] == "limit"
 
 
-def test_arguments_are_checked_as_sent_before_coercion(make_guard: MakeGuard) -> None:
-    # LangChain would coerce "40" to 40.0 for the tool; the manifest checks the model's value.
+def test_arguments_are_checked_as_the_tool_receives_them(make_guard: MakeGuard, spans: Spans) -> None:
+    # LangChain coerces "40" to 40.0 for the tool: the manifest checks 40.0, what the tool gets.
     guard = make_guard({"send_refund": {"args": {"order_id": {}, "amount": {"type": "number", "max": 50}}}})
     [guarded] = guard_tools([make_refund_tool()], guard)
-    denied = guarded.invoke(tool_call("send_refund", {"order_id": "ORD-1", "amount": "40"}))
+    ok = guarded.invoke(tool_call("send_refund", {"order_id": "ORD-1", "amount": "40"}))
+    assert ok.content == "refunded 40.0 EUR on ORD-1"
+    denied = guarded.invoke(tool_call("send_refund", {"order_id": "ORD-1", "amount": "60"}))
     assert denial_of(denied)["argument"] == "amount"
+    assert denial_of(denied)["constraint"] == "max: 50"
     ok = guarded.invoke(tool_call("send_refund", {"order_id": "ORD-1", "amount": 40}))
     assert ok.content == "refunded 40.0 EUR on ORD-1"
+    # What the schema rejects is the tool's own validation error, as without a guard.
+    with pytest.raises(ValidationError):
+        guarded.invoke(tool_call("send_refund", {"order_id": "ORD-1", "amount": "forty"}))
+    assert [s.attributes["guardrail.decision"] for s in spans.tool_spans() if s.attributes] == [
+        "allow", "deny", "allow"
+    ]
 
 
 def test_legacy_string_tool_is_checked_on_its_single_argument(make_guard: MakeGuard) -> None:

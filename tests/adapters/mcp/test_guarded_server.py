@@ -3,6 +3,7 @@ real upstream (an in-process MCPServer, or the example server as a subprocess fo
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -260,7 +261,9 @@ def test_denial_result_carries_the_model_view_and_the_full_record() -> None:
     result = denial_result(denial)
     wire = result.model_dump(by_alias=True, exclude_none=True)
     assert wire["isError"] is True
-    assert wire["content"] == [{"type": "text", "text": denial.message}]
+    # The text a model reads is the one denial rendering every adapter uses.
+    assert wire["content"] == [{"type": "text", "text": denial.to_model_json()}]
+    assert json.loads(wire["content"][0]["text"]) == denial.for_model()
     assert wire["structuredContent"] == denial.for_model()
     assert wire["_meta"][DENIAL_META_KEY] == denial.model_dump(mode="json")
     assert wire["structuredContent"]["code"] == "argument_invalid"

@@ -6,6 +6,7 @@ prove what did, and did not, reach it.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -84,7 +85,7 @@ def assert_denied(
     assert structured["argument"] == argument
     assert [block.type for block in result.content] == ["text"]
     assert isinstance(result.content[0], types.TextContent)
-    assert result.content[0].text == structured["message"]
+    assert json.loads(result.content[0].text) == structured  # the one rendering for models
     assert result.meta is not None
     full = result.meta[DENIAL_META_KEY]
     assert full["code"] == code
