@@ -31,6 +31,7 @@ from .._errors import ManifestError
 from .._policy import _constraints as c
 from ._data import Path as DataPath
 from ._data import load_json, load_yaml
+from ._writer import default_comments, manifest_yaml, write_file
 
 __all__ = ["Budget", "Constraint", "Manifest", "RetrySpec", "ToolGrant", "UrlSpec", "parse_duration"]
 
@@ -481,6 +482,18 @@ class Manifest(_Strict):
             ],
         }
         return schema
+
+    def to_yaml(self) -> str:
+        """The manifest as readable YAML, as written (a `ttl` stays a ttl), which reads back as
+        the same manifest: same decisions, and the same digest unless it was loaded from
+        shorthands (`queue: support-eu` is written `queue: {equals: support-eu}`)."""
+        data = self.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        return manifest_yaml(data, default_comments(data))
+
+    def to_file(self, path: str | Path) -> None:
+        """Write `to_yaml()` to `path` (UTF-8), or JSON when the name ends in `.json`."""
+        data = self.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        write_file(data, path, default_comments(data))
 
     # -- derived --------------------------------------------------------------------------
 
