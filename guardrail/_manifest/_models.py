@@ -485,8 +485,9 @@ class Manifest(_Strict):
 
     def to_yaml(self) -> str:
         """The manifest as readable YAML, as written (a `ttl` stays a ttl), which reads back as
-        the same manifest: same decisions, and the same digest unless it was loaded from
-        shorthands (`queue: support-eu` is written `queue: {equals: support-eu}`)."""
+        the same manifest: same decisions, and the same digest unless it was written with
+        shorthands (`queue: support-eu` comes out as `queue: {equals: support-eu}`) or times
+        in another form than `2026-01-31T10:00:00Z`."""
         data = self.model_dump(by_alias=True, exclude_unset=True, mode="json")
         return manifest_yaml(data, default_comments(data))
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ._data import _FALSE, _FLOAT, _INT, _NOT_FINITE, _NULL, _TRUE
 
 __all__ = ["Comments", "default_comments", "manifest_json", "manifest_yaml", "write_file"]
@@ -93,12 +95,18 @@ def comment_text(text: str) -> str:
 # -- scalars ----------------------------------------------------------------------------------
 
 
+_YAML11 = yaml.resolver.Resolver()
+
+
 def _reads_as_string(text: str) -> bool:
-    """True when the manifest reader takes this plain text for a string (not null, a bool, a
-    number, or a value JSON cannot hold)."""
+    """True when plain `text` is a string both to the manifest reader (JSON's rules) and to
+    YAML 1.1 readers such as editors' (`yes`, `012`, `0x1F`, `1_000` are not)."""
     if text in _NULL or text in _TRUE or text in _FALSE:
         return False
-    return not (_INT.fullmatch(text) or _FLOAT.fullmatch(text) or _NOT_FINITE.fullmatch(text))
+    if _INT.fullmatch(text) or _FLOAT.fullmatch(text) or _NOT_FINITE.fullmatch(text):
+        return False
+    tag: str = _YAML11.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    return tag == "tag:yaml.org,2002:str"
 
 
 def _escape(ch: str) -> str:
@@ -254,13 +262,8 @@ def manifest_yaml(data: Mapping[str, Any], comments: Comments | None = None, *,
 
 
 def manifest_json(data: Mapping[str, Any]) -> str:
-    """Manifest data as indented JSON (non-ASCII text as is, unless it cannot be UTF-8)."""
-    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: escaped, it still reads back the same
-        text = json.dumps(data, indent=2, ensure_ascii=True, allow_nan=False)
-    return text + "\n"
+    """Manifest data as indented JSON (non-ASCII text as is)."""
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write_file(data: Mapping[str, Any], path: str | os.PathLike[str],
