@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._audit._log import AuditLog, AuditLogError
+from ._authoring import AuthoringError, Skeleton, Suggestion, skeleton_manifest, suggest_manifest
 from ._errors import (
     ArgumentViolation,
     BudgetExhausted,
@@ -54,6 +55,7 @@ __all__ = [
     "AuditLog",
     "AuditLogError",
     "AuditSink",
+    "AuthoringError",
     "Budget",
     "BudgetExhausted",
     "BudgetStore",
@@ -80,7 +82,9 @@ __all__ = [
     "RedisStore",
     "RetryPolicy",
     "SQLiteStore",
+    "Skeleton",
     "StoreUnavailable",
+    "Suggestion",
     "ToolGrant",
     "ToolNotAllowed",
     "UrlSpec",
@@ -94,6 +98,8 @@ __all__ = [
     "parse_duration",
     "render_template",
     "sign_file",
+    "skeleton_manifest",
+    "suggest_manifest",
     "verify_file",
     "verify_manifest",
     "write_keypair",

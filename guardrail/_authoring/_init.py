@@ -51,7 +51,7 @@ def skeleton(specs: Sequence[ToolSpec], *, task: str = DEFAULT_TASK, ttl: str = 
         for name, converted in args_from_schema(spec.parameters).items():
             args[name] = converted.constraint
             text = "; ".join(converted.notes)
-            if not converted.constraint:
+            if not set(converted.constraint) - {"required"}:
                 text = f"{text}; any value: constrain it" if text else "any value: constrain it"
             if text:
                 notes.trailing[(*path, "args", name)] = _short(text)

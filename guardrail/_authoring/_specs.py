@@ -191,12 +191,25 @@ def spec_from_callable(fn: Callable[..., Any], name: str, where: str) -> ToolSpe
         if annotation is param.empty:
             annotation = _json_scalar_type(param.default) if param.default is not param.empty else Any
         elif isinstance(annotation, str):
-            notes[pname] = f"type {annotation!r} could not be resolved"
-            annotation = Any
+            annotation = _evaluated(annotation, fn)
+            if annotation is None:
+                notes[pname] = f"type {param.annotation} could not be resolved"
+                annotation = Any
         default = ... if param.default is param.empty else param.default
         fields[pname] = (annotation, default)
     schema = _model_schema(name, fields, notes)
     return ToolSpec(name, _first_paragraph(inspect.getdoc(fn)), schema, notes)
+
+
+def _evaluated(annotation: str, fn: Callable[..., Any]) -> Any:
+    """A string annotation evaluated where the function was defined (as `get_type_hints` does
+    for all of them at once), or None when it names something undefined."""
+    namespace = getattr(inspect.unwrap(fn), "__globals__", {})
+    try:
+        value = eval(annotation, dict(namespace))  # the module's own annotation text
+    except Exception:
+        return None
+    return None if isinstance(value, str) else value  # a forward reference that stays a name
 
 
 def _model_schema(name: str, fields: dict[str, Any], notes: dict[str, str]) -> dict[str, Any]:
@@ -288,6 +301,7 @@ def load_source(
 def specs_from_source(kind: str, target: Any, where: str,
                       entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
                       ) -> list[ToolSpec]:
+    """The specs the registered source `kind` gives for `target` (what the command line named)."""
     source = load_source(kind, entry_points)
     try:
         items = list(source(target, where))

@@ -11,6 +11,7 @@ from typing import Any
 from .._authoring import (
     AuthoringError,
     ToolSpec,
+    load_source,
     read_openai_file,
     resolve_target,
     skeleton,
@@ -49,6 +50,9 @@ def _specs(ns: argparse.Namespace) -> tuple[list[ToolSpec], str]:
         _importable_cwd()
         return specs_from_python(resolve_target(ns.python), ns.python), ns.python
     if ns.langchain is not None:
+        # Named before the module is imported: the module needs LangChain too, and would fail
+        # with a less helpful message.
+        load_source("langchain")
         _importable_cwd()
         target = resolve_target(ns.langchain)
         return specs_from_source("langchain", target, ns.langchain), ns.langchain

@@ -76,7 +76,8 @@ def run_cli(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None =
 
     environment = dict(os.environ if env is None else env)
     paths = [str(p) for p in (pythonpath or [])] + [str(ROOT), str(ROOT / "adapters")]
-    environment["PYTHONPATH"] = os.pathsep.join(paths)
+    inherited = environment.get("PYTHONPATH")
+    environment["PYTHONPATH"] = os.pathsep.join(paths + ([inherited] if inherited else []))
     return subprocess.run([sys.executable, "-m", "guardrail", *args], cwd=cwd or ROOT,
                           capture_output=True, text=True, timeout=120, env=environment)
 
