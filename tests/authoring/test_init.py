@@ -99,8 +99,9 @@ def test_python_functions_give_typed_arguments_enums_and_required(tools_module: 
         "note": {"type": "string"},
     }
     order = args_of(m, "place_order")
-    assert order["lines"] == {"type": "array", "required": True, "each": {
-        "type": "object", "fields": {"sku": {"type": "string", "required": True}, "qty": {"type": "integer"}}}}
+    line = {"sku": {"type": "string", "required": True}, "qty": {"type": "integer"}}
+    assert order["lines"] == {"type": "array", "required": True,
+                              "each": {"type": "object", "fields": line}}
     assert order["priority"] == {"type": "string", "one_of": ["low", "high"]}
     assert order["limit"] == {"type": "integer"}  # from the default's type
     assert set(order) == {"lines", "priority", "limit"}  # *rest and **extra are not granted
@@ -393,7 +394,8 @@ def test_a_missing_source_or_framework_names_the_extra() -> None:
                        r"pip install 'task-guardrail\[langchain\]'"):
         load_source("langchain", [])
     broken = [importlib.metadata.EntryPoint("mcp", "no_such_adapter_xyz:tool_specs", GROUP)]
-    with pytest.raises(AuthoringError, match=r"--mcp needs the mcp extra: pip install 'task-guardrail\[mcp\]'"):
+    with pytest.raises(AuthoringError,
+                       match=r"--mcp needs the mcp extra: pip install 'task-guardrail\[mcp\]'"):
         load_source("mcp", broken)
     odd = [importlib.metadata.EntryPoint("mcp", "guardrail:__version__", GROUP)]
     with pytest.raises(AuthoringError, match="is not callable"):
@@ -422,7 +424,8 @@ def test_cli_without_the_framework_says_which_extra_to_install(lc_module: Path) 
         from guardrail._cli import main
         sys.exit(main(sys.argv[1:]))
     """)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(lc_module), str(site), str(ROOT), str(ROOT / "adapters")]))
+    path = [str(lc_module), str(site), str(ROOT), str(ROOT / "adapters")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     import subprocess
 
     done = subprocess.run([sys.executable, "-c", code, "init", "--langchain", "desk_tools:TOOLS"],
