@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._policy import _constraints as c
 from .._manifest._models import Manifest
 from .._manifest._writer import Comments, manifest_yaml
 from .._narrowing import NarrowerReport, narrower
+from .._policy import _constraints as c
 from ._errors import AuthoringError
 from ._infer import Learned, learn, value_key
 from ._traces import Observed, read_trace
