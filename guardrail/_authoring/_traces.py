@@ -56,7 +56,9 @@ def _lines(path: Path) -> Iterator[tuple[int, Any]]:
         raise AuthoringError(f"{path} is not UTF-8 text") from None
     if not text.strip():
         raise AuthoringError(f"{path} is empty: there is nothing to learn from")
-    rows = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    # Split on newlines only: str.splitlines() also splits on U+0085 and U+2028, which JSON
+    # text written with ensure_ascii=False may hold inside a string.
+    rows = [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
     try:
         first = json.loads(rows[0][1])
     except (ValueError, RecursionError):

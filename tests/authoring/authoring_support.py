@@ -83,4 +83,4 @@ def run_cli(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None =
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
