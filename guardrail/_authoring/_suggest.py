@@ -170,7 +170,17 @@ def _ttl(records: list[Observed]) -> tuple[str, str]:
     else:
         ttl = f"{math.ceil(longest / 3600 - 1e-9)}h"
         rounding = "rounded up to whole hours"
-    return ttl, f"ttl {ttl}: the longest task ({task}) lasted {longest:.3g} s; {rounding}"
+    return ttl, f"ttl {ttl}: the longest task ({task}) lasted {_duration(longest)}; {rounding}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 class _Builder:
