@@ -227,7 +227,7 @@ def _lengths(values: list[Any], margin: float, many: str, kind: str, unit: str) 
         why += f" (widened by --margin {margin:g})"
     if kind == "string":
         why += "; no common directory, URL host or obvious shape"
-    return Learned(constraint, f"{low}-{high} {unit}", [why])
+    return Learned(constraint, f"{low}-{high} {unit}" if low != high else f"{low} {unit}", [why])
 
 
 def _paths(distinct: list[Any], many: str) -> Learned | None:

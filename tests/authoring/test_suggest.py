@@ -172,7 +172,8 @@ def test_cli_explain_and_out(recorded: Recorder, tmp_path: Path) -> None:
     assert Manifest.from_file(out).task == "case-9"
     explain = done.stdout
     assert "tools.read_ticket: 10 allowed calls in 8 tasks" in explain
-    assert "args.queue: one value in 10 calls (\"support-eu\"): equals; given in every call: required" in explain
+    assert ('args.queue: one value in 10 calls ("support-eu"): equals; given in every call: required'
+            in explain)
     assert "args.note: only null or absent: type null" in explain
     assert "args.amount: 8 distinct values in 8 calls (more than 5), from 10.5 to 31.5" in explain
     assert "args.api_token: its value was redacted when recorded" in explain
@@ -192,7 +193,8 @@ CEILING = {
     "tools": {
         "read_ticket": {"args": {"queue": ["support-eu", "support-uk"],
                                  "ticket_id": {"pattern": "^T-[12][0-9]{3}$"}, "note": {}}},
-        "send_refund": {"args": {"order_id": {"starts_with": "ORD-"}, "amount": {"type": "number", "max": 100},
+        "send_refund": {"args": {"order_id": {"starts_with": "ORD-"},
+                                 "amount": {"type": "number", "max": 100},
                                  "currency": {}, "reply": {"type": "string"}},
                         "budget": {"calls": 3, "sum": {"amount": 150}}},
         "read_file": {"args": {"path": {"path_within": "/srv/tickets"}}},
@@ -272,7 +274,7 @@ def test_truncated_values_are_not_learned_from(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path)
     assert call(recorder.guard(wide("a", "t")), "t", {"blob": "x" * 10_000})
     recorder.close()
-    with pytest.raises(AuthoringError, match="spans.jsonl:1: .*cut at 8192 characters"):
+    with pytest.raises(AuthoringError, match=r"spans.jsonl:1: .*cut at 8192 characters"):
         suggest_manifest(recorder.spans_path)
 
 
@@ -281,7 +283,7 @@ def test_only_denied_calls_is_an_error(tmp_path: Path) -> None:
     guard = recorder.guard(wide("a", "t"), mode="enforce")
     assert not call(guard, "other", {"x": 1})
     recorder.close()
-    with pytest.raises(AuthoringError, match="no allowed calls to learn from .*1 deny.*not learned from"):
+    with pytest.raises(AuthoringError, match=r"no allowed calls to learn from .*1 deny.*not learned from"):
         suggest_manifest(recorder.spans_path)
 
 
