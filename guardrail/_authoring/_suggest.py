@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from ._traces import Observed, read_trace
 __all__ = ["OffendingCall", "Suggestion", "WithinReport", "suggest"]
 
 DEFAULT_TASK = "suggested-task"
+_TOOL_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
 _MAX_EXACT_FALLBACK = 64
 
 
@@ -395,6 +397,10 @@ def suggest(
             f"no allowed calls to learn from ({', '.join(f'{n} {o}' for o, n in outcomes.items())}): "
             "denied calls are not learned from"
         )
+    for r in allowed:
+        if not _TOOL_NAME.fullmatch(r.tool):
+            raise AuthoringError(f"{r.where}: an allowed call of a tool named {r.tool[:60]!r}, which a "
+                                 "manifest cannot name (1-256 printable characters)")
     _check_values(allowed, paths)
     builder = _Builder(records, margin, task, ceiling)
     data = builder.build()
@@ -404,7 +410,7 @@ def suggest(
     try:
         manifest = Manifest.model_validate(data)
     except ValueError as exc:
-        raise AuthoringError(f"internal error: the suggested manifest does not load: {exc}") from None
+        raise AuthoringError(f"the calls in the trace do not make a valid manifest: {exc}") from None
     replay(manifest, allowed)
     files = ", ".join(os.fspath(p) for p in paths)
     tasks = len({r.task for r in allowed})

@@ -302,6 +302,14 @@ def test_bad_traces_are_named(tmp_path: Path, content: str, message: str) -> Non
     assert message in done.stderr
 
 
+def test_a_call_without_a_usable_tool_name_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "trace.jsonl"
+    spans = [hand_span("a", "ok", {"x": 1}, 1.0, 1.1), hand_span("a", "", {"x": 1}, 1.0, 1.1)]
+    path.write_text("\n".join(spans) + "\n")
+    with pytest.raises(AuthoringError, match=r"trace.jsonl:2: an allowed call of a tool named ''"):
+        suggest_manifest(path)
+
+
 def test_missing_and_binary_files(tmp_path: Path) -> None:
     (tmp_path / "bin.jsonl").write_bytes(b"\xff\xfe\x00")
     assert "cannot read" in run_cli("suggest", str(tmp_path / "none.jsonl")).stderr
