@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from authoring_support import ROOT, run_cli
+from tests.authoring.support import ROOT, run_cli
 
 from guardrail import AuthoringError, Guard, Manifest, MemoryStore, skeleton_manifest
 from guardrail._authoring import load_source, skeleton, specs_from_openai, specs_from_source

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from authoring_support import ROOT
+from tests.authoring.support import ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "learning_a_manifest.ipynb"
 

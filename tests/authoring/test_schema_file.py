@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from authoring_support import ROOT, run_cli
+from tests.authoring.support import ROOT, run_cli
 
 from guardrail import Manifest
 from guardrail._manifest._data import load_yaml

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from authoring_support import Recorder, call, lines, run_cli, wide
+from tests.authoring.support import Recorder, call, lines, run_cli, wide
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

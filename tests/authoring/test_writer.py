@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from authoring_support import ROOT
+from tests.authoring.support import ROOT
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
