@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.authoring.support import ROOT, run_cli
 
 from guardrail import AuthoringError, Guard, Manifest, MemoryStore, skeleton_manifest
 from guardrail._authoring import load_source, skeleton, specs_from_openai, specs_from_source
 from guardrail._authoring._schema import args_from_schema
+from tests.authoring.support import ROOT, run_cli
 
 GROUP = "guardrail.tool_sources"
 DECLARED = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"][GROUP]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from tests.authoring.support import ROOT, run_cli
 
 from guardrail import Manifest
 from guardrail._manifest._data import load_yaml
+from tests.authoring.support import ROOT, run_cli
 
 SCHEMA_FILE = ROOT / "schema" / "manifest.schema.json"
 EXAMPLES = sorted(

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.authoring.support import Recorder, call, lines, run_cli, wide
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guardrail import AuthoringError, Guard, Manifest, MemoryStore, suggest_manifest
+from tests.authoring.support import Recorder, call, lines, run_cli, wide
 
 TOOLS = ("read_ticket", "send_refund", "read_file", "fetch", "tag", "configure")
 TOKEN = "sk-live-0123456789abcdef"

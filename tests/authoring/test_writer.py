@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.authoring.support import ROOT
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from guardrail import Guard, Manifest, ManifestError, MemoryStore
 from guardrail._manifest._writer import Comments, manifest_yaml, string
+from tests.authoring.support import ROOT
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
