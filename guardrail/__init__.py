@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import _stores, _telemetry
 from ._audit import AuditLog, AuditLogError
+from ._authoring import AuthoringError, Skeleton, Suggestion, skeleton_manifest, suggest_manifest
 from ._errors import (
     ArgumentViolation,
     BudgetExhausted,
@@ -70,6 +71,7 @@ __all__ = [
     "AuditLog",
     "AuditLogError",
     "AuditSink",
+    "AuthoringError",
     "Budget",
     "BudgetExhausted",
     "BudgetStore",
@@ -96,7 +98,9 @@ __all__ = [
     "RedisStore",
     "RetryPolicy",
     "SQLiteStore",
+    "Skeleton",
     "StoreUnavailable",
+    "Suggestion",
     "ToolGrant",
     "ToolNotAllowed",
     "UrlSpec",
@@ -110,6 +114,8 @@ __all__ = [
     "parse_duration",
     "render_template",
     "sign_file",
+    "skeleton_manifest",
+    "suggest_manifest",
     "verify_file",
     "verify_manifest",
     "write_keypair",

@@ -32,6 +32,7 @@ __all__ = ["HELPDESK_YAML", "Helpdesk", "helpdesk_tools", "run_demo", "scripted_
 # The same text as examples/helpdesk.yaml (a test keeps the two equal), so the demo also runs
 # from an installed package.
 HELPDESK_YAML = """\
+# yaml-language-server: $schema=../schema/manifest.schema.json
 # One helpdesk task: answer ticket T-1042 in the support-eu queue, and nothing else.
 # Used by `guardrail/_demo_langchain.py` and `notebooks/scoped_agent_run.ipynb`.
 manifest: 1

@@ -169,6 +169,7 @@ _COMMAND_MODULES: list[str] = [
     "guardrail._cli._telemetry",
     "guardrail._cli._mcp",
     "guardrail._cli._stores",
+    "guardrail._cli._authoring",
 ]
 
 

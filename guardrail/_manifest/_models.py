@@ -32,6 +32,7 @@ from ._messages import MUST_END, manifest_error
 from ._schema import manifest_json_schema
 from ._signature import verify_manifest
 from ._templates import load_template, render_data
+from ._writer import default_comments, manifest_yaml, write_file
 
 __all__ = [
     "Budget", "Constraint", "Manifest", "RetrySpec", "ToolGrant", "UrlSpec", "parse_duration",
@@ -195,6 +196,19 @@ class Manifest(Strict):
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         return manifest_json_schema(cls, Constraint.registry)
+
+    def to_yaml(self) -> str:
+        """The manifest as readable YAML, as written (a `ttl` stays a ttl), which reads back as
+        the same manifest: same decisions, and the same digest unless it was written with
+        shorthands (`queue: support-eu` comes out as `queue: {equals: support-eu}`) or times
+        in another form than `2026-01-31T10:00:00Z`."""
+        data = self.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        return manifest_yaml(data, default_comments(data))
+
+    def to_file(self, path: str | Path) -> None:
+        """Write `to_yaml()` to `path` (UTF-8), or JSON when the name ends in `.json`."""
+        data = self.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        write_file(data, path, default_comments(data))
 
     # -- derived --------------------------------------------------------------------------
 
