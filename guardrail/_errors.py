@@ -4,6 +4,7 @@
     +-- ManifestError(ValueError)          a manifest that cannot be used; `problems` lists each
     +-- StoreUnavailable                   the budget store failed (after its retries)
     +-- AuditLogError(OSError)             the decision log cannot be appended to
+    +-- AuthoringError(ValueError)         `init`/`suggest` input a manifest cannot be written from
     +-- DelegationDenied(PermissionError)  the guard denied a call; `denial` says why:
         +-- DelegationRevoked              revoked
         +-- DelegationExpired              expired, not_yet_valid
@@ -63,6 +64,11 @@ class StoreUnavailable(GuardrailError):
 
 class AuditLogError(GuardrailError, OSError):
     """The decision log cannot be appended to (its last line is incomplete or not a log line)."""
+
+
+class AuthoringError(GuardrailError, ValueError):
+    """Input that a manifest cannot be written from (a trace without values, an empty trace, a
+    tool registry that is not one). The message names the problem and where it is."""
 
 
 class DelegationDenied(GuardrailError, PermissionError):

@@ -1,12 +1,7 @@
-"""The error of the authoring commands."""
+"""The error of the authoring commands: `AuthoringError`, which lives in the one exception tree."""
 
 from __future__ import annotations
 
-from .._errors import GuardrailError
+from .._errors import AuthoringError
 
 __all__ = ["AuthoringError"]
-
-
-class AuthoringError(GuardrailError, ValueError):
-    """Input that a manifest cannot be written from (a trace without values, an empty trace, a
-    tool registry that is not one). The message names the problem and where it is."""

@@ -55,7 +55,7 @@ def test_one_tree_and_its_drawing() -> None:
     public = [getattr(guardrail, name) for name in guardrail.__all__]
     errors = [obj for obj in public if inspect.isclass(obj) and issubclass(obj, BaseException)]
     assert {cls.__name__ for cls in errors} == {
-        "ArgumentViolation", "AuditLogError", "BudgetExhausted", "DelegationDenied",
+        "ArgumentViolation", "AuditLogError", "AuthoringError", "BudgetExhausted", "DelegationDenied",
         "DelegationExpired", "DelegationRevoked", "GuardrailError", "ManifestError",
         "StoreUnavailable", "ToolNotAllowed",
     }
