@@ -20,11 +20,10 @@ from .._authoring import (
     suggest,
 )
 from .._errors import ManifestError
+from .._exit import ExitCode
+from ._manifests import plural
 
 __all__ = ["register"]
-
-EXIT_OK = 0
-EXIT_USAGE = 2
 
 
 def _emit(text: str, out: str | None, what: str) -> None:
@@ -71,18 +70,18 @@ def _cmd_init(ns: argparse.Namespace) -> int:
     if sum(x is not None for x in chosen) != 1:
         print("guardrail init: name one tool registry: --python, --langchain, --openai-tools or "
               "--mcp -- CMD", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if ns.command and not ns.mcp:
         print(f"guardrail init: unexpected arguments {' '.join(ns.command)!r}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         specs, source = _specs(ns)
         result = skeleton(specs, task=ns.task, ttl=ns.ttl, source=source)
-        _emit(result.yaml, ns.out, f"{len(specs)} tools")
+        _emit(result.yaml, ns.out, plural(len(specs), "tool"))
     except AuthoringError as exc:
         print(f"guardrail init: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    return EXIT_OK
+        return ExitCode.USAGE
+    return ExitCode.OK
 
 
 def _margin(text: str) -> float:
@@ -101,10 +100,10 @@ def _cmd_suggest(ns: argparse.Namespace) -> int:
         result = suggest(ns.traces, margin=ns.margin, task=ns.task, within=ns.within)
     except ManifestError as exc:  # the ceiling
         print(f"guardrail suggest: --within: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except AuthoringError as exc:
         print(f"guardrail suggest: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     report = result.within
     if report is not None and not report.ok:
         # What is wider than the ceiling is not written: fix the trace or the ceiling first.
@@ -113,17 +112,17 @@ def _cmd_suggest(ns: argparse.Namespace) -> int:
             sys.stderr.write(result.explain())
         return report.exit_code
     try:
-        _emit(result.yaml, ns.out, f"{len(result.manifest.tools)} tools from "
-                                   f"{result.learned_from} allowed calls")
+        _emit(result.yaml, ns.out, f"{plural(len(result.manifest.tools), 'tool')} from "
+                                   f"{plural(result.learned_from, 'allowed call')}")
     except AuthoringError as exc:
         print(f"guardrail suggest: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     notes = sys.stdout if ns.out is not None else sys.stderr
     if ns.explain:
         notes.write(result.explain())
     if report is not None:
         print(report.format(), file=notes)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def register(subparsers: Any) -> None:

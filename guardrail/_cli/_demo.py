@@ -1,8 +1,10 @@
-"""`guardrail demo --plain`: a scripted support agent with plain Python tools, showing allowed calls,
-each kind of denial, and the budget left."""
+"""`guardrail demo`: the LangChain agent demo when the `langchain` extra gives it (entry point
+`demo` in the group `guardrail.cli`), else (and with `--plain`) a scripted support agent with plain
+Python tools, showing allowed calls, each kind of denial, and the budget left."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from importlib import resources
@@ -11,11 +13,16 @@ from typing import Any, TextIO
 from opentelemetry import trace
 
 from .._errors import DelegationDenied
+from .._exit import ExitCode
 from .._manifest._models import Manifest
 from .._runtime._guard import Guard
 from .._stores._memory import MemoryStore
+from .._text import num
+from ._common import TraceOutput, one_line
 
 DEMO_MANIFEST = "refund.yaml"
+# The LangChain demo's wording too (adapters/guardrail_langchain/_demo.py; a test compares them).
+BUDGET_HEADER = "Budget left (guard.usage(); a denied call costs nothing):"
 
 
 def demo_manifest_text() -> str:
@@ -115,8 +122,53 @@ def run_plain_demo(
         w(f"  DENY   read_ticket(...) after revoke  # {exc.denial.code.value}: "
           f"{exc.denial.message}\n")
 
-    w(f"\n{allowed} allowed, {denied} denied. Budget left:\n")
+    w(f"\n{allowed} allowed, {denied} denied.\n\n{BUDGET_HEADER}\n")
     for scope, use in guard.usage().items():
-        w(f"  {scope:<32} {use['used']:>6g} used of {use['limit']:g}"
-          f"  ({use['remaining']:g} left)\n")
-    return 0
+        w(f"  {scope:<32} {num(use['used'])} of {num(use['limit'])} used, "
+          f"{num(use['remaining'])} left\n")
+    return ExitCode.OK
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def _cmd_demo(ns: argparse.Namespace) -> int:
+    tracing = TraceOutput(ns.trace) if ns.trace else None
+    provider = tracing.provider if tracing is not None else None
+    try:
+        code = _run(ns, provider)
+    except BaseException:
+        if tracing is not None:
+            tracing.close()
+        raise
+    return tracing.finish(code, "guardrail demo") if tracing is not None else code
+
+
+def _run(ns: argparse.Namespace, provider: trace.TracerProvider | None) -> int:
+    if not ns.plain:
+        agent_demo: Callable[[trace.TracerProvider | None], int] | None = ns.agent_demo
+        if agent_demo is None:
+            why = ns.unavailable or "the agent demo is not installed: pip install 'task-guardrail[langchain]'"
+        else:
+            try:
+                return agent_demo(provider)
+            except ImportError as exc:  # raised before the demo prints anything
+                why = one_line(exc)
+        print(f"(running the plain-Python demo; {why})\n", file=sys.stderr)
+    return run_plain_demo(tracer_provider=provider)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="a scripted scoped agent run: a LangChain helpdesk agent meets a prompt injection "
+        "(no LLM, no key, no network)",
+    )
+    p.add_argument("--plain", action="store_true",
+                   help="the plain-Python demo (every kind of denial; no LangChain needed)")
+    p.add_argument("--trace", metavar="SPEC",
+                   help="export the run's spans: console, jsonl:PATH (its directory must exist) or "
+                   "otlp[:URL] (OTLP/HTTP; default endpoint and headers from OTEL_EXPORTER_OTLP_*)")
+    # agent_demo: set by the `demo` entry point of the guardrail.cli group (the LangChain adapter);
+    # unavailable: why that entry point could not load.
+    p.set_defaults(func=_cmd_demo, agent_demo=None, unavailable=None)

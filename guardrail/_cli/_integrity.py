@@ -5,21 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .._errors import ManifestError
+from .._exit import ExitCode
 from .._manifest._models import Manifest
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNPROVABLE = 4
+from ._common import CommandError, problems_text
 
 
-def _print_error(exc: BaseException) -> None:
-    print(f"error: {exc}", file=sys.stderr)
+def _manifest(path: str | Path, role: str = "") -> Manifest:
+    """The manifest at `path`, or a CommandError naming it (and its role: child, parent)."""
+    try:
+        return Manifest.from_file(path)
+    except ManifestError as exc:
+        raise CommandError(f"{role}{exc.source or path}: invalid manifest: "
+                           f"{problems_text(exc.problems)}") from None
 
 
 # -- narrower ----------------------------------------------------------------------------------
@@ -28,12 +31,8 @@ def _print_error(exc: BaseException) -> None:
 def _cmd_narrower(ns: argparse.Namespace) -> int:
     from .._narrowing import narrower
 
-    try:
-        child = Manifest.from_file(ns.child)
-        parent = Manifest.from_file(ns.parent)
-    except ManifestError as exc:
-        _print_error(exc)
-        return EXIT_USAGE
+    child = _manifest(ns.child, "CHILD ")
+    parent = _manifest(ns.parent, "PARENT ")
     report = narrower(child, parent, budgets=not ns.no_budgets, expiry=not ns.no_expiry)
     if ns.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
@@ -50,13 +49,15 @@ def _cmd_keygen(ns: argparse.Namespace) -> int:
 
     try:
         private_path, public_path, kid = write_keypair(ns.out, force=ns.force)
-    except (FileExistsError, OSError) as exc:
-        _print_error(exc)
-        return EXIT_FAILED
+    except FileExistsError as exc:
+        raise CommandError(f"{exc} (--force overwrites it)") from None
+    except OSError as exc:
+        raise CommandError(f"cannot write the key files: {exc.filename or ns.out}: "
+                           f"{exc.strerror or exc}") from None
     print(f"private key: {private_path} (keep it secret; mode 0600)")
     print(f"public key:  {public_path}")
     print(f"key id:      {kid}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _cmd_sign(ns: argparse.Namespace) -> int:
@@ -65,11 +66,17 @@ def _cmd_sign(ns: argparse.Namespace) -> int:
 
     try:
         key = load_private_key(ns.key)
+    except ManifestError as exc:
+        raise CommandError(f"key file: {problems_text(exc.problems)}") from None
+    _manifest(ns.file)  # a manifest with problems is named as such, before anything is written
+    try:
         written = sign_file(ns.file, key, out=ns.output)
-        manifest = Manifest.from_file(written)
-    except (ManifestError, OSError) as exc:
-        _print_error(exc)
-        return EXIT_FAILED
+    except ManifestError as exc:
+        raise CommandError(f"{ns.file}: {problems_text(exc.problems)}") from None
+    except OSError as exc:
+        raise CommandError(f"cannot write {exc.filename or ns.output or ns.file}: "
+                           f"{exc.strerror or exc}") from None
+    manifest = _manifest(written)
     print(f"signed {written} (task {manifest.task}, {manifest.digest}, key {key_id(key)})")
     if manifest.ttl is not None and "issued_at" not in manifest.model_fields_set:
         print(
@@ -78,22 +85,27 @@ def _cmd_sign(ns: argparse.Namespace) -> int:
             "bound it in time.",
             file=sys.stderr,
         )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _cmd_verify(ns: argparse.Namespace) -> int:
-    from .._manifest import verify_manifest
+    from .._manifest import load_public_key, verify_manifest
 
+    for pub in ns.pub:
+        try:
+            load_public_key(pub)
+        except ManifestError as exc:
+            raise CommandError(f"--pub: {problems_text(exc.problems)}") from None
     try:
         manifest = Manifest.from_file(ns.file)
         kid = verify_manifest(manifest, ns.pub)
     except ManifestError as exc:
-        print(f"{ns.file}: NOT VERIFIED", file=sys.stdout)
+        print(f"{ns.file}: NOT VERIFIED")
         for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stdout)
-        return EXIT_FAILED
+            print(f"  - {problem}")
+        return ExitCode.FAILED
     print(f"{ns.file}: verified (task {manifest.task}, signed by {kid}, {manifest.digest})")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # -- templates ---------------------------------------------------------------------------------
@@ -105,26 +117,35 @@ def _cmd_render(ns: argparse.Namespace) -> int:
     try:
         data, lines, source = load_template(ns.template)
         specs = declared_params(data, source)
-        params: dict[str, Any] = {}
-        for item in ns.param or []:
-            name, sep, text = item.partition("=")
-            if not sep:
-                raise ManifestError(f"--param {item!r}: write name=value")
-            if name in params:
-                raise ManifestError(f"--param {name!r} is given twice")
-            spec = specs.get(name)
+    except ManifestError as exc:
+        raise CommandError(f"{ns.template}: invalid template: {problems_text(exc.problems)}") from None
+    params: dict[str, Any] = {}
+    for item in ns.param or []:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise CommandError(f"--param {item!r}: write name=value")
+        if name in params:
+            raise CommandError(f"--param {name!r} is given twice")
+        spec = specs.get(name)
+        try:
             params[name] = coerce_param(spec, name, text) if spec is not None else text
+        except ManifestError as exc:
+            raise CommandError(f"--param: {problems_text(exc.problems)}") from None
+    try:
         rendered = render_data(data, task=ns.task, params=params, source=source)
+    except ManifestError as exc:
+        raise CommandError(f"{source}: cannot render the template: {problems_text(exc.problems)}") from None
+    try:
         Manifest.model_validate(rendered, _lines=lines, _source=source)
     except ManifestError as exc:
-        _print_error(exc)
-        return EXIT_FAILED
+        raise CommandError(f"{source}: the rendered manifest is invalid: "
+                           f"{problems_text(exc.problems)}") from None
     if ns.format == "json":
         print(json.dumps(rendered, indent=2, ensure_ascii=False))
     else:
         print(yaml.safe_dump(rendered, sort_keys=False, allow_unicode=True,
                              default_flow_style=False), end="")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # -- registration ------------------------------------------------------------------------------
@@ -139,8 +160,8 @@ def register(sub: Any) -> None:
                     "Exit 0: narrower; 1: not narrower (with a counterexample per finding); "
                     "4: some parts could not be proven either way; 2: a file is invalid.",
     )
-    p.add_argument("child", metavar="CHILD")
-    p.add_argument("parent", metavar="PARENT")
+    p.add_argument("child", metavar="CHILD", help="the delegated (child) manifest")
+    p.add_argument("parent", metavar="PARENT", help="the manifest it was delegated from")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="show only the problems")
     p.add_argument("--no-budgets", action="store_true", help="do not compare budgets")
@@ -154,21 +175,22 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_cmd_keygen)
 
     p = sub.add_parser("sign", help="add a signature block to a manifest file")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="the manifest to sign (YAML or JSON)")
     p.add_argument("--key", required=True, metavar="KEY", help="the private key PEM file")
     p.add_argument("-o", "--output", metavar="OUT", help="write here instead of in place")
     p.set_defaults(func=_cmd_sign)
 
     p = sub.add_parser("verify", help="verify a signed manifest (exit 0 verified, 1 not)")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="the signed manifest")
     p.add_argument("--pub", required=True, action="append", metavar="PUB",
                    help="a trusted public key PEM file (repeat for several: key rotation)")
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("render", help="instantiate a manifest template for one task")
-    p.add_argument("template", metavar="TEMPLATE")
+    p.add_argument("template", metavar="TEMPLATE", help="the template file (a manifest with params:)")
     p.add_argument("--task", required=True, metavar="TASK", help="the task id")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a template parameter (repeat for each)")
-    p.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    p.add_argument("--format", choices=("yaml", "json"), default="yaml",
+                   help="the output format (default: yaml)")
     p.set_defaults(func=_cmd_render)

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from .._errors import StoreUnavailable
+from .._exit import ExitCode
 from .._stores._url import open_store, redact_url
 
 __all__ = ["format_usage", "register", "revoke_task", "task_usage"]
@@ -66,9 +67,6 @@ def _number(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 4
 STORE_ENV = "GUARDRAIL_STORE"
 
 
@@ -81,7 +79,7 @@ def register(subparsers: Any) -> None:
         description="Revoke a task for every guard sharing the store. Without --ttl the revocation "
         "is kept until removed by hand.",
     )
-    p.add_argument("task", metavar="TASK_ID")
+    p.add_argument("task", metavar="TASK_ID", help="the task to revoke (the manifest's task:)")
     p.add_argument("--store", metavar="URL", default=os.environ.get(STORE_ENV), help=store_help)
     p.add_argument("--reason", default="", help="why (shown in every denial)")
     p.add_argument("--ttl", metavar="DURATION", help="keep the revocation this long (e.g. 24h)")
@@ -91,7 +89,7 @@ def register(subparsers: Any) -> None:
         "usage",
         help="what every process sharing a store has spent on a task, and whether it is revoked",
     )
-    p.add_argument("task", metavar="TASK_ID")
+    p.add_argument("task", metavar="TASK_ID", help="the task (the manifest's task:)")
     p.add_argument("--store", metavar="URL", default=os.environ.get(STORE_ENV), help=store_help)
     p.add_argument("--json", action="store_true", help="print the usage as JSON")
     p.set_defaults(func=cmd_usage)
@@ -101,7 +99,7 @@ def cmd_revoke(ns: argparse.Namespace) -> int:
     """`guardrail revoke --store URL TASK_ID [--reason TEXT] [--ttl DURATION]`."""
     if not ns.store:
         print(f"guardrail revoke: give --store URL or set ${STORE_ENV}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     expires_at = None
     if ns.ttl is not None:
         from .._manifest._models import parse_duration
@@ -110,31 +108,31 @@ def cmd_revoke(ns: argparse.Namespace) -> int:
             expires_at = time.time() + parse_duration(ns.ttl)
         except ValueError as exc:
             print(f"guardrail revoke: --ttl: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
     try:
         revoke_task(ns.store, ns.task, ns.reason, expires_at=expires_at)
     except (ValueError, ImportError) as exc:
         print(f"guardrail revoke: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except StoreUnavailable as exc:
         print(f"guardrail revoke: store unavailable: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     print(f"revoked task {ns.task!r} in {redact_url(ns.store)}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_usage(ns: argparse.Namespace) -> int:
     """`guardrail usage --store URL TASK_ID [--json]`."""
     if not ns.store:
         print(f"guardrail usage: give --store URL or set ${STORE_ENV}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         report = task_usage(ns.store, ns.task)
     except (ValueError, ImportError) as exc:
         print(f"guardrail usage: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except StoreUnavailable as exc:
         print(f"guardrail usage: store unavailable: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return ExitCode.UNAVAILABLE
     print(json.dumps(report, indent=2) if ns.json else format_usage(report))
-    return EXIT_OK
+    return ExitCode.OK

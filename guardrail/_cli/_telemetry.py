@@ -7,11 +7,9 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["register"]
+from .._exit import ExitCode
 
-EXIT_OK = 0
-EXIT_BROKEN = 1
-EXIT_USAGE = 2
+__all__ = ["register"]
 
 
 def _cmd_report(ns: argparse.Namespace) -> int:
@@ -21,15 +19,15 @@ def _cmd_report(ns: argparse.Namespace) -> int:
         report = load_report(ns.path)
     except OSError as exc:
         print(f"guardrail report: cannot read {ns.path}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except UnicodeDecodeError:
         print(f"guardrail report: {ns.path} is not a UTF-8 text file", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if ns.json:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
         sys.stdout.write(render_report(report))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _cmd_audit_verify(ns: argparse.Namespace) -> int:
@@ -39,7 +37,7 @@ def _cmd_audit_verify(ns: argparse.Namespace) -> int:
         result = verify(ns.path, partial=ns.partial, anchor=ns.anchor)
     except OSError as exc:
         print(f"guardrail audit verify: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if ns.json:
         body: dict[str, Any] = {
             "ok": result.ok,
@@ -58,7 +56,7 @@ def _cmd_audit_verify(ns: argparse.Namespace) -> int:
         print(result.summary())
         for note in result.notes:
             print(f"note: {note}")
-    return EXIT_OK if result.ok else EXIT_BROKEN
+    return ExitCode.OK if result.ok else ExitCode.FAILED
 
 
 def register(subparsers: Any) -> None:
@@ -69,7 +67,8 @@ def register(subparsers: Any) -> None:
         description="Totals of allowed and denied calls, and denials grouped by task, tool and "
         "code with the argument and constraint that failed.",
     )
-    p.add_argument("path", metavar="PATH.jsonl")
+    p.add_argument("path", metavar="PATH.jsonl",
+                   help="a JSONL trace (--trace jsonl:PATH) or a decision log (AuditLog)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_report)
 
@@ -81,7 +80,7 @@ def register(subparsers: Any) -> None:
         description="Check every line of a decision log (its rotated files PATH.000001... and "
         "PATH) and name the first line that was edited, deleted or moved.",
     )
-    v.add_argument("path", metavar="PATH")
+    v.add_argument("path", metavar="PATH", help="the decision log (its newest file)")
     v.add_argument("--partial", action="store_true",
                    help="accept a chain that starts after seq 1 (older rotated files removed)")
     v.add_argument("--anchor", metavar="HASH",

@@ -1,7 +1,7 @@
 """The narrowing report: one `Finding` per comparison, gathered in a `NarrowerReport` with a verdict.
 
 The verdict is `narrower` (exit 0), `not narrower` (exit 1, when anything is wider) or `unprovable`
-(exit 4).
+(exit 4): the numbers of the CLI's one `ExitCode` table.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .._exit import ExitCode
 from .._text import short
 
 __all__ = ["NO_VALUE", "Finding", "NarrowerReport", "NoValue", "Status", "json_text"]
@@ -17,9 +18,10 @@ __all__ = ["NO_VALUE", "Finding", "NarrowerReport", "NoValue", "Status", "json_t
 Status = Literal["ok", "wider", "unprovable"]
 Verdict = Literal["narrower", "not_narrower", "unprovable"]
 
-EXIT_NARROWER = 0
-EXIT_NOT_NARROWER = 1
-EXIT_UNPROVABLE = 4
+
+_EXIT: dict[Verdict, ExitCode] = {
+    "narrower": ExitCode.OK, "not_narrower": ExitCode.FAILED, "unprovable": ExitCode.UNPROVABLE,
+}
 
 
 class NoValue:
@@ -76,9 +78,8 @@ class NarrowerReport:
         return self.verdict == "narrower"
 
     @property
-    def exit_code(self) -> int:
-        return {"narrower": EXIT_NARROWER, "not_narrower": EXIT_NOT_NARROWER,
-                "unprovable": EXIT_UNPROVABLE}[self.verdict]
+    def exit_code(self) -> ExitCode:
+        return _EXIT[self.verdict]
 
     def problems(self) -> list[Finding]:
         """The wider findings first, then the unprovable ones."""

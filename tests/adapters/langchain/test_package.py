@@ -10,9 +10,9 @@ from pathlib import Path
 
 import guardrail_langchain
 import pytest
+from guardrail_langchain._demo import HELPDESK_YAML, run_demo
 
 from guardrail import Manifest
-from guardrail._cli._demo_langchain import HELPDESK_YAML, run_demo
 from tests.adapters.langchain.support import Spans
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,4 +1,4 @@
-"""Demo: a LangChain helpdesk agent meets a prompt injection, and the manifest holds.
+"""`guardrail demo`: a LangChain helpdesk agent meets a prompt injection, and the manifest holds.
 
 `run_demo()` runs `langchain.agents.create_agent` with a scripted chat model (no LLM, no key, no
 network) through a realistic episode. The agent is delegated one task (examples/helpdesk.yaml):
@@ -7,7 +7,9 @@ carries hidden instructions to read a VIP billing ticket, export the customer re
 queue to an outside URL and post the export link as a second reply. The model follows them; the
 guard lets the real task finish and denies every injected call before it runs.
 
-Needs the `langchain` extra: pip install 'task-guardrail[langchain]'.
+Needs the `langchain` extra: pip install 'task-guardrail[langchain]'. `register` (the entry point
+`demo` in the group `guardrail.cli`) hands this demo to the core's `guardrail demo` command, which
+runs the plain-Python demo instead when LangChain is missing.
 """
 
 from __future__ import annotations
@@ -19,22 +21,24 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from guardrail import Guard, Manifest, MemoryStore
-from guardrail._text import num
 
 if TYPE_CHECKING:
-    from guardrail_langchain.testing import ScriptedChatModel
     from langchain_core.messages import AIMessage, BaseMessage
     from langchain_core.tools import BaseTool
     from opentelemetry.trace import TracerProvider
 
-__all__ = ["HELPDESK_YAML", "Helpdesk", "helpdesk_tools", "run_demo", "scripted_model"]
+    from guardrail_langchain.testing import ScriptedChatModel
+
+__all__ = ["HELPDESK_YAML", "Helpdesk", "helpdesk_tools", "register", "run_demo", "scripted_model"]
+
+_EXTRA = "pip install 'task-guardrail[langchain]'"
 
 # The same text as examples/helpdesk.yaml (a test keeps the two equal), so the demo also runs
 # from an installed package.
 HELPDESK_YAML = """\
 # yaml-language-server: $schema=../schema/manifest.schema.json
 # One helpdesk task: answer ticket T-1042 in the support-eu queue, and nothing else.
-# Used by `guardrail/_demo_langchain.py` and `notebooks/scoped_agent_run.ipynb`.
+# Used by `guardrail demo` (adapters/guardrail_langchain/_demo.py) and `notebooks/scoped_agent_run.ipynb`.
 manifest: 1
 task: helpdesk-T-1042
 principal: agent:helpdesk-bot
@@ -147,8 +151,9 @@ def _final_answer(messages: list[BaseMessage]) -> AIMessage:
 
 def scripted_model() -> ScriptedChatModel:
     """The model's side of the episode: the real task, then the injected instructions."""
-    from guardrail_langchain.testing import ScriptedChatModel
     from langchain_core.messages import AIMessage
+
+    from guardrail_langchain.testing import ScriptedChatModel
 
     reply = (
         "Hi Sam, your account was locked after several failed logins. I have sent an unlock "
@@ -209,6 +214,11 @@ def _format_args(args: dict[str, Any]) -> str:
 
 
 
+def _num(value: float) -> str:
+    """A number as a person writes it: `5`, not `5.0`."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def _denial_summary(denial: dict[str, Any]) -> str:
     """`code`, and what it was about: the argument and its constraint, or the budget."""
     text = str(denial["code"])
@@ -216,8 +226,16 @@ def _denial_summary(denial: dict[str, Any]) -> str:
     if denial.get("argument"):
         text += f"  argument {denial['argument']!r} fails {denial.get('constraint')}"
     elif isinstance(budget, dict):
-        text += f"  budget {budget['scope']}: {num(budget['used'])} of {num(budget['limit'])} used"
+        text += f"  budget {budget['scope']}: {_num(budget['used'])} of {_num(budget['limit'])} used"
     return text
+
+
+# The same wording as the plain demo's (guardrail/_cli/_demo.py; a test compares the two).
+BUDGET_HEADER = "Budget left (guard.usage(); a denied call costs nothing):"
+
+
+def budget_line(scope: str, use: dict[str, float]) -> str:
+    return f"  {scope:<32} {_num(use['used'])} of {_num(use['limit'])} used, {_num(use['remaining'])} left"
 
 
 def run_demo(*, out: TextIO | None = None, tracer_provider: TracerProvider | None = None) -> int:
@@ -225,9 +243,10 @@ def run_demo(*, out: TextIO | None = None, tracer_provider: TracerProvider | Non
     the manifest held (the reply was posted and every injected call was denied before it ran),
     1 otherwise."""
     out = out if out is not None else sys.stdout
-    from guardrail_langchain import guard_tools
     from langchain.agents import create_agent
     from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    from guardrail_langchain import guard_tools
 
     def say(text: str = "") -> None:
         print(text, file=out)
@@ -282,12 +301,9 @@ def run_demo(*, out: TextIO | None = None, tracer_provider: TracerProvider | Non
                 say(f"    allowed, returns: {_one_line(str(answer.content))}")
 
     say()
-    say("Budget left (guard.usage(); a denied call costs nothing):")
+    say(BUDGET_HEADER)
     for scope, use in guard.usage().items():
-        say(
-            f"  {scope:<26} {num(use['used'])} of {num(use['limit'])} used, "
-            f"{num(use['remaining'])} left"
-        )
+        say(budget_line(scope, use))
 
     held = (
         [ticket for ticket, _ in desk.replies] == ["T-1042"]
@@ -313,6 +329,23 @@ def run_demo(*, out: TextIO | None = None, tracer_provider: TracerProvider | Non
         )
     )
     return 1
+
+
+def register(subparsers: Any) -> None:
+    """Entry point (group `guardrail.cli`, name `demo`): give `guardrail demo` this agent demo."""
+    demo = subparsers.choices.get("demo")
+    if demo is not None:
+        demo.set_defaults(agent_demo=_agent_demo)
+
+
+def _agent_demo(tracer_provider: TracerProvider | None) -> int:
+    """Run by `guardrail demo`; raises ImportError, before printing anything, when LangChain's
+    agents are not installed (the command then runs the plain demo)."""
+    try:
+        import langchain.agents  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"the agent demo needs LangChain v1 agents: {_EXTRA}") from exc
+    return run_demo(tracer_provider=tracer_provider)
 
 
 if __name__ == "__main__":  # pragma: no cover
