@@ -183,14 +183,14 @@ class _Check:
                 self.add("ok", where, check, "the child makes no call this budget counts")
             elif upper <= limit:
                 self.add("ok", where, check,
-                         f"the child allows at most {_bound(upper)} {unit} here")
+                         f"the child allows at most {_amount(upper, unit)} here")
             elif lower > limit:
                 self.add("wider", where, check,
-                         f"the child allows {_bound(lower)} {unit} ({how}), more than the "
+                         f"the child allows {_amount(lower, unit)} ({how}), more than the "
                          f"parent's {num(limit)}")
             else:
                 self.add("unprovable", where, check,
-                         f"the child's budgets allow up to {_bound(upper)} {unit}, more than the "
+                         f"the child's budgets allow up to {_amount(upper, unit)}, more than the "
                          f"parent's {num(limit)}, but no calls reaching that could be built")
 
     def _passes(self, tool: str, arg: str) -> bool:
@@ -259,7 +259,7 @@ class _Check:
             reached, count, w = self._reachable(t, arg, calls, cap)
             if reached > lower:
                 lower = reached
-                how = f"{_bound(count)} calls of {t} with {arg}={_bound(w)}"
+                how = f"{_amount(count, 'calls')} of {t} with {arg}={_bound(w)}"
         free = sum(per_tool_upper[t] for t in tools if t not in charged_by_task)
         taxed = sum(per_tool_upper[t] for t in tools if t in charged_by_task)
         upper = free + min(taxed, task_sum)
@@ -354,6 +354,11 @@ def _mul(count: float, value: float) -> float:
 
 def _bound(value: float) -> str:
     return "unlimited" if math.isinf(value) else num(value)
+
+
+def _amount(value: float, unit: str) -> str:
+    """`1 call`, `3 calls`, `unlimited calls`, `50 as the sum of 'amount'`."""
+    return "1 call" if unit == "calls" and value == 1 else f"{_bound(value)} {unit}"
 
 
 def _unused_name(names: set[str]) -> str:

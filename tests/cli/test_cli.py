@@ -10,6 +10,7 @@ import pytest
 
 from guardrail import Manifest
 from guardrail._cli._main import main
+from guardrail.cli import ExitCode
 
 MANIFEST = """\
 manifest: 1
@@ -116,11 +117,11 @@ def test_check_json_allow(good: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_check_bad_inputs(good: Path, bad: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", str(bad), "send_refund"]) == 1
+    assert main(["check", str(bad), "send_refund"]) == ExitCode.USAGE
     assert "max_lenght" in capsys.readouterr().err
-    assert main(["check", str(good), "send_refund", "--args", "{not json"]) == 2
+    assert main(["check", str(good), "send_refund", "--args", "{not json"]) == ExitCode.USAGE
     assert "--args" in capsys.readouterr().err
-    assert main(["check", str(good), "send_refund", "--args", "[1, 2]"]) == 2
+    assert main(["check", str(good), "send_refund", "--args", "[1, 2]"]) == ExitCode.USAGE
     assert "JSON object" in capsys.readouterr().err
     deep = "[" * 100_000 + "]" * 100_000
     assert main(["check", str(good), "send_refund", "--args", '{"order_id": ' + deep + "}"]) in (2, 3)

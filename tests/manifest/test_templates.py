@@ -11,6 +11,7 @@ import yaml
 
 from guardrail import Guard, Manifest, ManifestError, MemoryStore
 from guardrail._manifest import render_template
+from guardrail.cli import ExitCode
 from tests.support.delegation import EXAMPLES, run_cli
 
 TEMPLATE = EXAMPLES / "refund_template.yaml"
@@ -243,11 +244,12 @@ def test_cli_render_json_keeps_an_injection_a_value(tmp_path: Path) -> None:
 def test_cli_render_errors() -> None:
     bad_int = run_cli("render", str(TEMPLATE), "--task", "t", "--param", "order=ORD-004711",
                       "--param", "limit=fifty", "--param", "customer=acme")
-    assert bad_int.returncode == 1 and "must be an integer, got 'fifty'" in bad_int.stderr
+    assert bad_int.returncode == ExitCode.USAGE and "must be an integer, got 'fifty'" in bad_int.stderr
+    assert bad_int.stderr.startswith("guardrail render: --param: ") and bad_int.stderr.count("\n") == 1
     missing = run_cli("render", str(TEMPLATE), "--task", "t", "--param", "order=ORD-004711")
-    assert missing.returncode == 1 and "missing parameter 'limit'" in missing.stderr
+    assert missing.returncode == ExitCode.USAGE and "missing parameter 'limit'" in missing.stderr
     no_eq = run_cli("render", str(TEMPLATE), "--task", "t", "--param", "order")
-    assert no_eq.returncode == 1 and "write name=value" in no_eq.stderr
+    assert no_eq.returncode == ExitCode.USAGE and "write name=value" in no_eq.stderr
     twice = run_cli("render", str(TEMPLATE), "--task", "t", "--param", "limit=1", "--param",
                     "limit=2")
-    assert twice.returncode == 1 and "given twice" in twice.stderr
+    assert twice.returncode == ExitCode.USAGE and "given twice" in twice.stderr

@@ -23,6 +23,7 @@ from guardrail._signing._files import (
     verify_file,
     write_keypair,
 )
+from guardrail.cli import ExitCode
 from tests.support.delegation import EXAMPLES, run_cli
 
 YAML = """\
@@ -288,7 +289,7 @@ def test_cli_keygen_sign_verify(tmp_path: Path) -> None:
     assert "key id:      ed25519:" in result.stdout
     assert (tmp_path / "ops.key").exists() and (tmp_path / "ops.pub").exists()
     again = run_cli("keygen", "--out", str(tmp_path / "ops"))
-    assert again.returncode == 1 and "exists" in again.stderr
+    assert again.returncode == ExitCode.USAGE and "exists" in again.stderr
     path = _write(tmp_path, "m.yaml", YAML)
     signed = run_cli("sign", "--key", str(tmp_path / "ops.key"), str(path))
     assert signed.returncode == 0, signed.stderr
@@ -297,13 +298,13 @@ def test_cli_keygen_sign_verify(tmp_path: Path) -> None:
     assert ok.returncode == 0 and "verified" in ok.stdout
     run_cli("keygen", "--out", str(tmp_path / "other"))
     wrong = run_cli("verify", "--pub", str(tmp_path / "other.pub"), str(path))
-    assert wrong.returncode == 1 and "NOT VERIFIED" in wrong.stdout
+    assert wrong.returncode == ExitCode.FAILED and "NOT VERIFIED" in wrong.stdout
     rotated = run_cli("verify", "--pub", str(tmp_path / "other.pub"), "--pub",
                       str(tmp_path / "ops.pub"), str(path))
     assert rotated.returncode == 0
     path.write_text(path.read_text().replace("max: 50", "max: 51"))
     tampered = run_cli("verify", "--pub", str(tmp_path / "ops.pub"), str(path))
-    assert tampered.returncode == 1 and "does not match" in tampered.stdout
+    assert tampered.returncode == ExitCode.FAILED and "does not match" in tampered.stdout
     out = tmp_path / "copy.yaml"
     copy = run_cli("sign", "--key", str(tmp_path / "ops.key"), "-o", str(out),
                    str(EXAMPLES / "parent.yaml"))

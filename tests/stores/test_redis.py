@@ -10,6 +10,7 @@ import pytest
 
 from guardrail import Charge, RetryPolicy, StoreUnavailable, open_store
 from guardrail._cli import main
+from guardrail.cli import ExitCode
 from tests.stores.support import RedisServer, free_port, redis_py, unique_prefix
 
 redis = redis_py()
@@ -233,6 +234,6 @@ def test_redis_urls(redis_server: RedisServer) -> None:
 
 def test_the_cli_on_an_unreachable_redis_exits_store_unavailable(capsys: pytest.CaptureFixture[str]) -> None:
     down = f"redis://127.0.0.1:{free_port()}/0?attempts=1"
-    assert main(["usage", "--store", down, "t"]) == 4
+    assert main(["usage", "--store", down, "t"]) == ExitCode.UNAVAILABLE
     assert "store unavailable" in capsys.readouterr().err
-    assert main(["revoke", "--store", down, "t"]) == 4
+    assert main(["revoke", "--store", down, "t"]) == ExitCode.UNAVAILABLE
