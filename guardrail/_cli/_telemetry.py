@@ -23,6 +23,9 @@ def _cmd_report(ns: argparse.Namespace) -> int:
     except UnicodeDecodeError:
         print(f"guardrail report: {ns.path} is not a UTF-8 text file", file=sys.stderr)
         return ExitCode.USAGE
+    except ValueError as exc:  # not a trace, or an OTLP line of the wrong shape
+        print(f"guardrail report: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
     if ns.json:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -63,12 +66,15 @@ def register(subparsers: Any) -> None:
     """Add `report` and `audit` to the `guardrail` command's subparsers."""
     p = subparsers.add_parser(
         "report",
-        help="summarise the decisions in a JSONL trace (--trace jsonl:PATH) or decision log",
+        help="summarise the decisions in a trace (--trace jsonl:PATH, OTLP/JSON) or decision log",
         description="Totals of allowed and denied calls, and denials grouped by task, tool and "
-        "code with the argument and constraint that failed.",
+        "code with the argument and constraint that failed. Reads the JSONL spans of --trace "
+        "jsonl:PATH, an AuditLog decision log, or OTLP/JSON (the OpenTelemetry Collector's file "
+        "exporter: one ExportTraceServiceRequest per line); refuses any other file.",
     )
     p.add_argument("path", metavar="PATH.jsonl",
-                   help="a JSONL trace (--trace jsonl:PATH) or a decision log (AuditLog)")
+                   help="a JSONL trace (--trace jsonl:PATH), a decision log (AuditLog) or an "
+                   "OTLP/JSON file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_report)
 

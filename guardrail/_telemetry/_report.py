@@ -2,8 +2,10 @@
 
 Reads spans written by `JsonlSpanExporter` (``--trace jsonl:PATH``) and keeps the guard's tool spans
 (those with ``guardrail.decision``); other spans in the file are ignored. A decision log written by
-`AuditLog` works too (its lines carry ``outcome`` and ``denial``). Denials are grouped by task,
-tool and code, with the argument and the constraint (or budget) that failed.
+`AuditLog` works too (its lines carry ``outcome`` and ``denial``), and so does OTLP/JSON, what the
+OpenTelemetry Collector's file exporter writes (`_otlp_json`). A file that is none of these is
+refused, not reported as empty. Denials are grouped by task, tool and code, with the argument and
+the constraint (or budget) that failed.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _names as tel
+from ._otlp_json import is_otlp_request, otlp_spans
 
-__all__ = ["DenialGroup", "Report", "build_report", "load_report", "render_report"]
+__all__ = ["DenialGroup", "Report", "build_report", "load_report", "read_records", "render_report"]
 
 _OUTCOMES = ("allow", "deny", "shadow_deny")
 
@@ -158,20 +161,54 @@ def build_report(records: Iterable[Any], source: str = "") -> Report:
     return report
 
 
+def read_records(path: str | os.PathLike[str]) -> list[Any]:
+    """The records of a trace or decision log, for `build_report`: each line of a JSONL trace
+    (``--trace jsonl:PATH``) or an `AuditLog` file, and the spans of each OTLP/JSON line (the
+    OpenTelemetry Collector's file exporter: one ``ExportTraceServiceRequest`` per line), as span
+    dicts; None for a line that is not JSON.
+
+    Raises ValueError, naming the file, when no line is any of these (a README, a CSV, a JSON
+    document that is not JSON lines): a report of "0 decisions" would say the file was read.
+    An empty file is an empty trace. OSError and UnicodeDecodeError when it cannot be read."""
+    where = os.fspath(path)
+    records: list[Any] = []
+    understood = lines = 0
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            lines += 1
+            try:
+                obj = json.loads(line)
+            except (ValueError, RecursionError):
+                records.append(None)
+                continue
+            if is_otlp_request(obj):
+                records.extend(otlp_spans(obj, where=f"{where}:{number}"))
+                understood += 1
+            else:
+                records.append(obj)
+                understood += _understood(obj)
+    if lines and not understood:
+        what = "no line is JSON" if all(r is None for r in records) else (
+            "no line is a span, an OTLP/JSON request or a decision log entry")
+        raise ValueError(f"{where} is not a trace or a decision log: {what}")
+    return records
+
+
+def _understood(obj: Any) -> bool:
+    """A span (``guardrail.span/1`` or the same shape) or a decision log line."""
+    if not isinstance(obj, Mapping):
+        return False
+    if isinstance(obj.get("attributes"), Mapping) and ("span_id" in obj or "trace_id" in obj):
+        return True
+    return "outcome" in obj and "tool" in obj
+
+
 def load_report(path: str | os.PathLike[str]) -> Report:
-    """Read a JSONL file of spans or decisions. Lines that are not JSON are counted as skipped."""
-
-    def lines() -> Iterable[Any]:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                try:
-                    yield json.loads(line)
-                except ValueError:
-                    yield None
-
-    return build_report(lines(), source=os.fspath(path))
+    """The report of one file (see `read_records`). Lines that are not JSON are counted as
+    skipped."""
+    return build_report(read_records(path), source=os.fspath(path))
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
