@@ -14,7 +14,7 @@ import anyio
 import anyio.abc
 from mcp import StdioServerParameters
 
-from guardrail import Guard, GuardrailError, Manifest, ManifestError
+from guardrail import Guard, Manifest
 from guardrail_mcp._server import GuardedServer
 
 __all__ = ["build_parser", "command", "main", "run_proxy"]
@@ -76,34 +76,24 @@ async def _serve(guard: Guard, params: StdioServerParameters) -> int:
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=(
-            "Serve MCP on stdio in front of an upstream MCP server command, exposing only the "
-            "tools the manifest grants and authorizing every call against it."
-        ),
-        epilog=f"example: {prog} --manifest task.yaml -- npx -y @modelcontextprotocol/server-filesystem /srv",
-    )
-    parser.add_argument("--manifest", "-m", required=True, help="delegation manifest (YAML or JSON)")
-    parser.add_argument(
-        "--mode",
-        choices=("enforce", "shadow"),
-        default="enforce",
-        help="enforce (default) blocks denied calls; shadow lists every tool and only records denials",
-    )
-    parser.add_argument("upstream", nargs=argparse.REMAINDER, help="-- UPSTREAM_COMMAND [ARGS...]")
+    """The proxy's command line (the options of ``guardrail mcp-proxy``)."""
+    from guardrail_mcp._cli import DESCRIPTION, EPILOG, add_arguments
+
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG)
+    add_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
-    """Command-line entry: ``--manifest M.yaml [--mode shadow] -- UPSTREAM_COMMAND [ARGS...]``.
+    """Command-line entry: ``--manifest M.yaml [options] -- UPSTREAM_COMMAND [ARGS...]``.
 
-    Returns an exit status: 0 on a clean stop, 2 for a usage error or a bad manifest (also one
-    that constrains an argument an upstream tool does not take), 1 when the upstream cannot be
-    started.
+    Returns an exit status of the ``guardrail`` CLI's table (``guardrail --help``): 0 on a clean
+    stop, 2 for a usage error or a manifest that cannot be used (also one that constrains an
+    argument an upstream tool does not take, or is not signed by a ``--trusted-key``), 5 when the
+    upstream, the store or the trace endpoint cannot be reached or started. Each problem is one
+    line on stderr.
     """
-    args = build_parser(prog).parse_args(argv)
-    return command(args.manifest, args.upstream, mode=args.mode, prog=prog)
+    return _run(build_parser(prog).parse_args(argv), prog)
 
 
 def command(
@@ -118,25 +108,17 @@ def command(
     ``upstream`` may start with the ``--`` separator. Errors are printed to stderr and
     turned into the exit status, as :func:`main` documents.
     """
-    argv = list(upstream)
-    if argv[:1] == ["--"]:
-        argv = argv[1:]
-    if not argv:
-        print(
-            f"{prog}: error: missing the upstream command: add -- UPSTREAM_COMMAND [ARGS...]", file=sys.stderr
-        )
-        return 2
+    ns = build_parser(prog).parse_args(["--manifest", os.fspath(manifest), "--mode", mode])
+    ns.upstream = list(upstream)
+    return _run(ns, prog)
+
+
+def _run(ns: argparse.Namespace, prog: str) -> int:
+    from guardrail.cli import CommandError
+    from guardrail_mcp._cli import run
+
     try:
-        loaded = Manifest.from_file(Path(manifest))
-    except (OSError, GuardrailError, ValueError) as exc:
-        print(f"{prog}: cannot load manifest {os.fspath(manifest)}: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return run_proxy(loaded, argv, mode=mode)
-    except ManifestError as exc:
-        print(f"{prog}: the manifest {os.fspath(manifest)} does not fit the upstream's tools: {exc}",
-              file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"{prog}: cannot start upstream {argv[0]!r}: {exc}", file=sys.stderr)
-        return 1
+        return run(ns, prog)
+    except CommandError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return exc.code

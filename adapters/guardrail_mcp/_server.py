@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AsyncExitStack, contextmanager
 from types import TracebackType
 from typing import Any, Final, cast
 
@@ -15,6 +15,8 @@ from mcp import Client, StdioServerParameters, types
 from mcp.client import Transport
 from mcp.server import MCPServer, Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
 
 from guardrail import DelegationDenied, Denial, Guard, ManifestError, json_schema_defaults
 
@@ -157,6 +159,13 @@ class GuardedServer:
     * Entering checks the manifest against the upstream's ``tools/list``: a constraint on an
       argument a tool does not take is a :class:`guardrail.ManifestError`.
     * Progress the upstream reports for a forwarded call is relayed to the caller.
+    * Each ``tools/list`` and ``tools/call`` is a SERVER span following the MCP semantic
+      conventions (``tools/call {name}``, ``mcp.method.name``, ``jsonrpc.request.id``,
+      ``mcp.protocol.version``, ``network.transport`` on stdio) and, for a call, the GenAI ones
+      (``gen_ai.operation.name`` ``execute_tool``, ``gen_ai.tool.name``); its parent is the
+      trace context the client sent in ``params._meta`` (``traceparent``), and the guard's
+      ``execute_tool`` span is its child. An error result (a denial too) sets ``error.type``
+      ``tool_error``, as the conventions say.
     * Resources, prompts and completions are not exposed. Sampling and elicitation requests
       from the upstream are not relayed to the client (the upstream gets the SDK's default
       answer).
@@ -193,6 +202,9 @@ class GuardedServer:
         self._ended = anyio.Event()
         self._stop = anyio.Event()
         self._exit_stack: AsyncExitStack | None = None
+        self._transport: str | None = None  # network.transport, once served on stdio
+        self._tracer = trace.get_tracer("guardrail_mcp", _package_version(),
+                                        tracer_provider=guard.tracer_provider)
         self.server: Server[Any] = Server(
             name,
             version=version if version is not None else _package_version(),
@@ -286,6 +298,7 @@ class GuardedServer:
         """Serve :attr:`server` on this process's stdin/stdout until the client disconnects."""
         from guardrail_mcp._stdio import stdio_streams
 
+        self._transport = "pipe"
         async with stdio_streams() as (read_stream, write_stream):
             await self.server.run(read_stream, write_stream, self.server.create_initialization_options())
 
@@ -324,16 +337,55 @@ class GuardedServer:
         if problems:
             raise ManifestError(problems)
 
+    @contextmanager
+    def _server_span(self, ctx: ServerRequestContext[Any], method: str, tool: str | None = None
+                     ) -> Iterator[Span]:
+        """The SERVER span of one request, by the MCP semantic conventions."""
+        attributes: dict[str, str] = {"mcp.method.name": method}
+        if ctx.request_id is not None:
+            attributes["jsonrpc.request.id"] = str(ctx.request_id)
+        if ctx.protocol_version:
+            attributes["mcp.protocol.version"] = ctx.protocol_version
+        if self._transport is not None:
+            attributes["network.transport"] = self._transport
+        if tool is not None:
+            attributes["gen_ai.operation.name"] = "execute_tool"
+            attributes["gen_ai.tool.name"] = tool
+        # The client's trace context travels in params._meta (traceparent, tracestate).
+        carrier = {k: v for k, v in (ctx.meta or {}).items() if isinstance(v, str)}
+        with self._tracer.start_as_current_span(
+            method if tool is None else f"{method} {tool}", context=propagate.extract(carrier),
+            kind=SpanKind.SERVER, attributes=attributes,
+        ) as span:
+            try:
+                yield span
+            except MCPError as exc:  # a JSON-RPC error response
+                span.set_attribute("error.type", str(exc.error.code))
+                span.set_attribute("rpc.response.status_code", str(exc.error.code))
+                span.set_status(StatusCode.ERROR, exc.error.message)
+                raise
+
     async def _on_list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        tools = await self._upstream_tools()
-        if self.guard.mode != "shadow":
-            granted: Mapping[str, Any] = self.guard.manifest.tools
-            tools = [tool for tool in tools if tool.name in granted]
-        return types.ListToolsResult(tools=tools)
+        with self._server_span(ctx, "tools/list"):
+            tools = await self._upstream_tools()
+            if self.guard.mode != "shadow":
+                granted: Mapping[str, Any] = self.guard.manifest.tools
+                tools = [tool for tool in tools if tool.name in granted]
+            return types.ListToolsResult(tools=tools)
 
     async def _on_call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        with self._server_span(ctx, "tools/call", params.name) as span:
+            result = await self._call_tool(ctx, params)
+            if result.is_error:
+                span.set_attribute("error.type", "tool_error")
+                span.set_status(StatusCode.ERROR)
+            return result
+
+    async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         name = params.name

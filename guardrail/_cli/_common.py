@@ -17,7 +17,7 @@ from typing import Any
 
 from .._exit import ExitCode
 
-__all__ = ["FLUSH_SECONDS", "CommandError", "TraceOutput", "one_line", "problems_text"]
+__all__ = ["FLUSH_SECONDS", "CommandError", "TraceOutput", "one_line", "problems_text", "trusted_keys"]
 
 # How long `--trace` may take to deliver the last spans when a command ends. A collector on the
 # same network answers in milliseconds; an unreachable one should not hold the command for the
@@ -43,6 +43,21 @@ def problems_text(problems: Sequence[str]) -> str:
     """A `ManifestError`'s problems as one line (its own text starts with "invalid manifest",
     which is wrong when the problem was a key file or a template parameter)."""
     return "; ".join(problems)
+
+
+def trusted_keys(paths: Sequence[str], flag: str) -> list[Any]:
+    """The public keys in PEM files given with `flag` (`--pub`, `--trusted-key`), each checked,
+    so that a missing or malformed key file is reported as such, not as a bad signature."""
+    from .._errors import ManifestError
+    from .._manifest import load_public_key
+
+    keys = []
+    for path in paths:
+        try:
+            keys.append(load_public_key(path))
+        except ManifestError as exc:
+            raise CommandError(f"{flag} {path}: {problems_text(exc.problems)}") from None
+    return keys
 
 
 class _Captured(logging.Handler):

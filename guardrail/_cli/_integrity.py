@@ -13,7 +13,7 @@ import yaml
 from .._errors import ManifestError
 from .._exit import ExitCode
 from .._manifest._models import Manifest
-from ._common import CommandError, problems_text
+from ._common import CommandError, problems_text, trusted_keys
 
 
 def _manifest(path: str | Path, role: str = "") -> Manifest:
@@ -89,16 +89,12 @@ def _cmd_sign(ns: argparse.Namespace) -> int:
 
 
 def _cmd_verify(ns: argparse.Namespace) -> int:
-    from .._manifest import load_public_key, verify_manifest
+    from .._manifest import verify_manifest
 
-    for pub in ns.pub:
-        try:
-            load_public_key(pub)
-        except ManifestError as exc:
-            raise CommandError(f"--pub: {problems_text(exc.problems)}") from None
+    keys = trusted_keys(ns.pub, "--pub")
     try:
         manifest = Manifest.from_file(ns.file)
-        kid = verify_manifest(manifest, ns.pub)
+        kid = verify_manifest(manifest, keys)
     except ManifestError as exc:
         print(f"{ns.file}: NOT VERIFIED")
         for problem in exc.problems:

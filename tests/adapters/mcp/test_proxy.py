@@ -19,6 +19,7 @@ import pytest
 from guardrail_mcp import DENIAL_META_KEY
 from mcp import Client, MCPError, types
 
+from guardrail.cli import ExitCode
 from guardrail.testing import task_id
 from tests.adapters.mcp.support import (
     PROXY_ENTRY,
@@ -315,13 +316,13 @@ def test_cli_rejects_a_bad_manifest_and_a_missing_upstream(tmp_path: Path) -> No
         )
 
     bad_manifest = run("--manifest", str(bad), "--", sys.executable, "-c", "pass")
-    assert bad_manifest.returncode == 2
+    assert bad_manifest.returncode == ExitCode.USAGE
     assert "max_lenght" in bad_manifest.stderr
     no_upstream = run("--manifest", str(good))
-    assert no_upstream.returncode == 2
+    assert no_upstream.returncode == ExitCode.USAGE
     assert "UPSTREAM_COMMAND" in no_upstream.stderr
     missing_command = run("--manifest", str(good), "--", str(tmp_path / "no-such-server"))
-    assert missing_command.returncode == 1
+    assert missing_command.returncode == ExitCode.UNAVAILABLE
     assert "no-such-server" in missing_command.stderr
 
 
