@@ -160,7 +160,8 @@ def register(subparsers: Any) -> None:
         "ttl from the longest task. Denied calls are not learned from. Reads JSONL spans "
         "(--trace jsonl:PATH), OTLP JSON and decision logs, written with record_values=True.",
     )
-    p.add_argument("traces", nargs="+", metavar="TRACE")
+    p.add_argument("traces", nargs="+", metavar="TRACE",
+                   help="traces recorded with values: JSONL spans, OTLP JSON or decision logs")
     p.add_argument("--margin", type=_margin, default=0.0, metavar="FRACTION",
                    help="widen numeric ranges and lengths by this fraction (0.1 or 10%%; default 0)")
     p.add_argument("--task", help="the task name to write (default: the trace's, if one)")

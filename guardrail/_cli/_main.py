@@ -90,8 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     # The top-level options take no value, so the first other word names the command.
     command = next((a for a in args if not a.startswith("-")), None)
-    if command is None and "--version" in args:
-        command = "--version"  # the version is printed before any command would be loaded
+    if command is None and not {"-h", "--help"} & set(args):
+        command = ""  # --version, or no command at all: nothing to load
     ns = build_parser(command).parse_args(args)
     prog = f"guardrail {ns.command}"
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from guardrail import Manifest
-from guardrail._cli._main import main
+from guardrail._cli._main import build_parser, main
 from guardrail._narrowing import narrower
 from guardrail.cli import ExitCode
 from tests.cli.support import ROOT, TIMEOUT, child_env, one_line, run
@@ -37,12 +37,10 @@ def closed_port() -> int:
 # -- the table -----------------------------------------------------------------------------------
 
 
-def test_one_table_of_distinct_codes_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_table_of_distinct_codes_in_the_help() -> None:
     assert len({int(code) for code in ExitCode}) == len(ExitCode)
-    with pytest.raises(SystemExit) as info:
-        main(["--help"])
-    assert info.value.code == ExitCode.OK
-    out = " ".join(capsys.readouterr().out.split())
+    # (Not main(["--help"]) under capsys: the MCP SDK binds sys.stderr when first imported.)
+    out = " ".join(build_parser().format_help().split())
     for code in ExitCode:
         assert f"{code.value} {code.name.lower()} {' '.join(code.meaning.split())}" in out
 
