@@ -15,16 +15,33 @@ EXIT_USAGE = 2
 
 
 def _cmd_report(ns: argparse.Namespace) -> int:
-    from .._telemetry._report import load_report, render_report
+    from .._telemetry._report import build_report, render_report
+    from ..report import _read_lines, _records_from, to_html
 
-    try:
-        report = load_report(ns.path)
-    except OSError as exc:
-        print(f"guardrail report: cannot read {ns.path}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except UnicodeDecodeError:
-        print(f"guardrail report: {ns.path} is not a UTF-8 text file", file=sys.stderr)
-        return EXIT_USAGE
+    objects: list[Any] = []  # None for a line that is not JSON: counted as skipped
+    for path in ns.paths:
+        try:
+            objects.extend(obj for _, obj in _read_lines(path))
+        except OSError as exc:
+            print(f"guardrail report: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except UnicodeDecodeError:
+            print(f"guardrail report: {path} is not a UTF-8 text file", file=sys.stderr)
+            return EXIT_USAGE
+    if ns.html:
+        records = _records_from(objects)
+        try:
+            with open(ns.html, "w", encoding="utf-8") as out:
+                out.write(to_html(records, sources=ns.paths))
+        except OSError as exc:
+            print(f"guardrail report: cannot write {ns.html}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+        denied = sum(1 for r in records if r.denied)
+        skipped = sum(1 for obj in objects if obj is None)
+        print(f"wrote {ns.html}: {len(records)} decisions, {denied} denied"
+              + (f" ({skipped} line(s) skipped: not JSON)" if skipped else ""))
+        return EXIT_OK
+    report = build_report(objects, source=", ".join(ns.paths))
     if ns.json:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -65,12 +82,15 @@ def register(subparsers: Any) -> None:
     """Add `report` and `audit` to the `guardrail` command's subparsers."""
     p = subparsers.add_parser(
         "report",
-        help="summarise the decisions in a JSONL trace (--trace jsonl:PATH) or decision log",
+        help="summarise the decisions in JSONL traces (--trace jsonl:PATH) or decision logs",
         description="Totals of allowed and denied calls, and denials grouped by task, tool and "
         "code with the argument and constraint that failed.",
     )
-    p.add_argument("path", metavar="PATH.jsonl")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("paths", nargs="+", metavar="TRACE", help="JSONL trace or decision log files")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print the report as JSON")
+    form.add_argument("--html", metavar="OUT.html",
+                      help="write a self-contained HTML page: totals, timeline, denials, budgets")
     p.set_defaults(func=_cmd_report)
 
     p = subparsers.add_parser("audit", help="decision logs written by AuditLog")
