@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": before,
             "result": run(name),
         }
-    RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {RESULTS}", file=sys.stderr)
     return 0
 

@@ -58,8 +58,8 @@ def langchain(result: dict[str, Any]) -> str:
 def telemetry(result: dict[str, Any]) -> str:
     lines = ["| variant | µs per call | x bare span |", "| --- | ---: | ---: |"]
     ratios = result["median_ratio_to_bare_span"]
-    for name, us in result["median_us"].items():
-        lines.append(f"| {name} | {_num(us, 1)} | {ratios[name]:.2f} |")
+    for name in sorted(ratios, key=ratios.__getitem__):  # cheapest first
+        lines.append(f"| {name} | {_num(result['median_us'][name], 1)} | {ratios[name]:.2f} |")
     added, logic = result["guard_added_us"], result["guard_logic_us"]
     lines += [
         "",

@@ -92,7 +92,7 @@ def test_fresh_machine_commands_are_the_readmes_and_true() -> None:
     ci = (REPO / ".ci" / "run").read_text("utf-8")
     # What the pages promise the CI script does.
     for step in ("pip install -q -e '.[all]'", "ruff", "mypy", "pytest", "--nbmake",
-                 "mkdocs build --strict", "redis-server", "chromium"):
+                 "mkdocs\" build --strict", "redis-server", "chromium"):
         assert step in ci, f".ci/run does not run {step}"
     pyproject = (REPO / "pyproject.toml").read_text("utf-8")
     assert re.search(r"^langchain = \[", pyproject, re.M)

@@ -1,4 +1,6 @@
-"""The README's Python examples run as written (each in a fresh interpreter, from the repo root)."""
+"""The README's Python examples run as written (each in a fresh interpreter, from the repo root),
+and its links into the docs lead somewhere. The examples that used to live in the README are now
+on the docs pages, run by tests/docs/test_docs_examples.py."""
 
 from __future__ import annotations
 
@@ -10,11 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# The delegation section's blocks build on each other (and on shell blocks): its own test runs them.
-TEXT = re.sub(
-    r"<!-- delegation-examples:start.*?<!-- delegation-examples:end -->", "",
-    (ROOT / "README.md").read_text("utf-8"), flags=re.S,
-)
+TEXT = (ROOT / "README.md").read_text("utf-8")
 BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
 # A block that uses an adapter (or its framework) needs that extra installed to run.
 EXTRAS = {
@@ -53,3 +51,16 @@ def test_readme_ten_line_example_prints_the_denials() -> None:
     assert "argument_invalid amount max: 50" in result.stdout
     assert "tool_not_allowed" in result.stdout
     assert "'used': 45.0" in result.stdout
+
+
+def test_readme_ten_line_example_is_the_getting_started_one() -> None:
+    page = (ROOT / "docs" / "getting-started.md").read_text("utf-8")
+    assert BLOCKS[0] in page
+
+
+def test_readme_links_lead_to_files() -> None:
+    links = re.findall(r"\]\(([^)#]+)\)", TEXT)
+    local = [link for link in links if not re.match(r"[a-z]+:", link)]
+    assert len(local) >= 15
+    missing = [link for link in local if not (ROOT / link).exists()]
+    assert missing == []
