@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from docs_support import DOCS, REPO, Block, all_blocks, output_matches, runnable
+
+from tests.docs.support import DOCS, REPO, Block, all_blocks, output_matches, runnable
 
 RUNNABLE = runnable()
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from docs_support import DOCS, REPO
 
 import guardrail
 import guardrail.report
+from tests.docs.support import DOCS, REPO
 
 
 def _hook(name: str) -> ModuleType:

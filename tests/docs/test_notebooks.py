@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from docs_support import REPO
+
+from tests.docs.support import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 

@@ -10,11 +10,11 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from report_support import HOSTILE_TOOL, REFUND, SCRIPT, guarded_run
 
 from guardrail import DelegationDenied, Guard, MemoryStore
 from guardrail import report as report_api
 from guardrail.report import Record, from_spans, load, to_dataframe
+from tests.report.support import HOSTILE_TOOL, REFUND, SCRIPT, guarded_run
 
 
 def test_public_names() -> None:

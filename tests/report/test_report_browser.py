@@ -11,7 +11,8 @@ from pathlib import Path
 from types import ModuleType
 
 from PIL import Image
-from report_support import REPO, guarded_run
+
+from tests.report.support import REPO, guarded_run
 
 
 def _load_browser_helpers() -> ModuleType:

@@ -11,9 +11,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from report_support import HOSTILE_TOOL, guarded_run
 
 from guardrail.report import Record, load, to_html
+from tests.report.support import HOSTILE_TOOL, guarded_run
 
 GUARDRAIL = [sys.executable, "-m", "guardrail"]
 

@@ -8,7 +8,7 @@ Markers (an HTML comment on the line before a fenced block, invisible in the bui
   Each line must equal a printed line, in order (other printed lines may come between); ``...``
   in a line matches any text.
 - ``<!-- delegation-examples:start ... -->`` .. ``<!-- delegation-examples:end -->``: a section
-  whose python and bash blocks build on each other; tests/delegation/test_delegation_docs.py runs
+  whose python and bash blocks build on each other; tests/docs/test_docs_delegation.py runs
   them in order, in one namespace.
 """
 
