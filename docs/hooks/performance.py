@@ -32,53 +32,58 @@ def _measured(entry: dict[str, Any]) -> str:
     )
 
 
-def core(result: dict[str, Any]) -> str:
-    lines = ["| check | median (µs) | x hand-written |", "| --- | ---: | ---: |"]
+LABELS = {"core": "check", "langchain": "call", "telemetry": "variant", "stores": "store"}
+
+
+def _rows(result: dict[str, Any], label: str, extra: dict[str, Callable[[dict[str, Any]], str]]) -> list[str]:
+    head = [label, "median (µs)", f"x {result['baseline']}", *extra]
+    lines = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
     for row in result["rows"]:
-        lines.append(f"| {row['name']} | {_num(row['median_us'])} | {row['ratio']:.1f}x |")
-    lines.append("")
-    lines.append(f"Medians over {result['rounds']} interleaved rounds; each ratio is taken within "
-                 "its round.")
-    return "\n".join(lines)
+        cells = [row["name"], _num(row["median_us"]), f"{row['ratio']:.2f}x",
+                 *(cell(row) for cell in extra.values())]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"Medians over {result['rounds']} interleaved rounds of {result['number']:,} "
+                  "operations; each ratio is taken within its round."]
+    return lines
+
+
+def core(result: dict[str, Any]) -> str:
+    return "\n".join(_rows(result, LABELS["core"], {}))
 
 
 def langchain(result: dict[str, Any]) -> str:
+    guarded = next(r for r in result["rows"] if r["name"] == "guarded")
     return "\n".join([
-        "| `tool.invoke` | µs per call (median) |",
-        "| --- | ---: |",
-        f"| unguarded | {_num(result['unguarded_us'], 1)} |",
-        f"| guarded | {_num(result['guarded_us'], 1)} |",
-        f"| the guard's own work (`guard.invoke` of a no-op) | {_num(result['guard_alone_us'], 1)} |",
+        *_rows(result, LABELS["langchain"], {}),
         "",
-        f"Guarded / unguarded: **{result['ratio']:.3f}x** (target at most 1.10x), "
-        f"{result['rounds']} rounds of {result['calls_per_round']} calls, {result['tracing']}.",
+        f"Guarded / unguarded: **{guarded['ratio']:.3f}x** (target at most 1.10x). "
+        "\"guard alone\" is `guard.invoke` of a no-op function under the same manifest.",
     ])
 
 
 def telemetry(result: dict[str, Any]) -> str:
-    lines = ["| variant | µs per call | x bare span |", "| --- | ---: | ---: |"]
-    ratios = result["median_ratio_to_bare_span"]
-    for name in sorted(ratios, key=ratios.__getitem__):  # cheapest first
-        lines.append(f"| {name} | {_num(result['median_us'][name], 1)} | {ratios[name]:.2f} |")
     added, logic = result["guard_added_us"], result["guard_logic_us"]
-    lines += [
+    return "\n".join([
+        *_rows(result, LABELS["telemetry"], {}),
         "",
         f"Of what the guard adds beyond the span ({_num(added, 1)} µs), {_num(added - logic, 1)} µs "
         f"is OpenTelemetry's own work on the guard's attributes and metric points and "
-        f"{_num(logic, 1)} µs the guard's logic ({result['rounds']} rounds of "
-        f"{result['calls_per_round']} calls).",
-    ]
-    return "\n".join(lines)
+        f"{_num(logic, 1)} µs the guard's logic.",
+    ])
 
 
 def stores(result: dict[str, Any]) -> str:
-    lines = ["| store | threads | decisions/s | median µs | p99 µs |",
-             "| --- | ---: | ---: | ---: | ---: |"]
-    for row in result["rows"]:
-        lines.append(f"| {row['store']} | {row['threads']} | {row['decisions_per_s']:,.0f} | "
-                     f"{_num(row['median_us'], 1)} | {_num(row['p99_us'], 1)} |")
-    lines += ["", f"{result['calls']:,} decisions per row."]
-    return "\n".join(lines)
+    latency = result["latency_us"]
+    extra: dict[str, Callable[[dict[str, Any]], str]] = {
+        "decisions/s": lambda row: f"{1e6 / row['median_us']:,.0f}",
+        "latency p50 (µs)": lambda row: _num(latency[row["name"]]["p50"], 1),
+        "latency p99 (µs)": lambda row: _num(latency[row["name"]]["p99"], 1),
+    }
+    return "\n".join([
+        *_rows(result, LABELS["stores"], extra),
+        "",
+        "The median is wall time per decision (all threads together); latency is per call.",
+    ])
 
 
 TABLES: dict[str, Callable[[dict[str, Any]], str]] = {

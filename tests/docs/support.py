@@ -94,6 +94,28 @@ def output_matches(expected: str, printed: str) -> str | None:
     return None
 
 
+# A block that uses an adapter (or its framework, or pandas) needs that extra installed to run.
+EXTRAS = {
+    "guardrail_langchain": ("langchain", "langchain"), "langchain": ("langchain", "langchain"),
+    "langchain_core": ("langchain", "langchain"), "langgraph": ("langgraph", "langchain"),
+    "guardrail_mcp": ("mcp", "mcp"), "mcp": ("mcp", "mcp"),
+    "guardrail_openai_agents": ("agents", "openai-agents"), "agents": ("agents", "openai-agents"),
+    "pandas": ("pandas", "notebooks"), "to_dataframe": ("pandas", "notebooks"),
+}
+
+
+def needs_extras(block: str) -> None:
+    """Skip (naming the extra) when a block needs an extra that is not installed."""
+    import pytest
+
+    names = set(re.findall(r"^\s*(?:from|import) (\w+)", block, re.M))
+    names |= {word for word in re.findall(r"\b\w+\b", block) if word == "to_dataframe"}
+    for name in sorted(names):
+        if name in EXTRAS:
+            module, extra = EXTRAS[name]
+            pytest.importorskip(module, reason=f"needs the {extra} extra: pip install '.[{extra}]'")
+
+
 def section_blocks(pages_in_order: list[str]) -> list[tuple[str, str]]:
     """(lang, code) of the python and bash blocks inside the delegation-examples sections of these
     pages, in order."""

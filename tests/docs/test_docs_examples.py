@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.docs.support import DOCS, REPO, Block, all_blocks, output_matches, runnable
+from tests.docs.support import DOCS, REPO, Block, all_blocks, needs_extras, output_matches, runnable
 
 RUNNABLE = runnable()
 
@@ -47,6 +47,7 @@ def test_every_output_block_follows_a_runnable_block() -> None:
 @pytest.mark.parametrize("block", RUNNABLE, ids=[b.id for b in RUNNABLE])
 def test_docs_python_block_runs(block: Block) -> None:
     assert block.lang == "python", f"{block.id}: only python blocks can be marked runnable"
+    needs_extras(block.code)
     result = _run(block.code)
     assert result.returncode == 0, f"docs/{block.id} failed:\n{result.stderr}"
     if block.output is not None:

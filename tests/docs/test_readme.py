@@ -11,23 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.docs.support import needs_extras
+
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = (ROOT / "README.md").read_text("utf-8")
 BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
-# A block that uses an adapter (or its framework) needs that extra installed to run.
-EXTRAS = {
-    "guardrail_langchain": ("langchain", "langchain"), "langchain": ("langchain", "langchain"),
-    "langchain_core": ("langchain", "langchain"), "langgraph": ("langgraph", "langchain"),
-    "guardrail_mcp": ("mcp", "mcp"), "mcp": ("mcp", "mcp"),
-    "guardrail_openai_agents": ("agents", "openai-agents"), "agents": ("agents", "openai-agents"),
-}
-
-
-def needs_extras(block: str) -> None:
-    for name in set(re.findall(r"^\s*(?:from|import) (\w+)", block, re.M)):
-        if name in EXTRAS:
-            module, extra = EXTRAS[name]
-            pytest.importorskip(module, reason=f"needs the {extra} extra: pip install '.[{extra}]'")
 
 
 def test_readme_has_python_examples() -> None:

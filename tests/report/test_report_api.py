@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -133,6 +132,7 @@ def test_odd_values_in_a_trace_never_become_numbers_or_crash(tmp_path: Path) -> 
 
 
 def test_to_dataframe(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas", reason="needs the notebooks extra: pip install '.[notebooks]'")
     run = guarded_run(tmp_path)
     records = load(run.trace)
     frame = to_dataframe(reversed(records))
