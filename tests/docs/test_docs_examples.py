@@ -21,8 +21,8 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
 
 def test_docs_have_runnable_examples_on_every_concept_and_adapter_page() -> None:
     pages = {b.page for b in RUNNABLE}
-    for page in ("getting-started.md", "concepts/manifest.md", "concepts/decisions.md",
-                 "concepts/budgets.md", "concepts/stores.md", "concepts/modes.md",
+    for page in ("getting-started.md", "concepts/manifest.md", "concepts/authoring.md",
+                 "concepts/decisions.md", "concepts/budgets.md", "concepts/stores.md", "concepts/modes.md",
                  "adapters/langchain.md", "adapters/mcp.md", "adapters/openai-agents.md",
                  "telemetry.md", "reports.md"):
         assert page in pages, f"docs/{page} has no runnable example"

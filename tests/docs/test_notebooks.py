@@ -42,7 +42,9 @@ def test_notebook_is_committed_with_outputs_and_charts(path: Path) -> None:
     assert all(c["execution_count"] is not None for c in code_cells), "not executed"
     assert not [o for o in outputs if o["output_type"] == "error"]
     charts = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(charts) >= 2, f"{path.name} draws {len(charts)} chart(s)"
+    # Every notebook draws a chart; the two about a run draw its timeline and its budgets.
+    wanted = 2 if path.name in ("inspecting_denials.ipynb", "scoped_agent_run.ipynb") else 1
+    assert len(charts) >= wanted, f"{path.name} draws {len(charts)} chart(s)"
     counts = [c["execution_count"] for c in code_cells]
     assert counts == list(range(1, len(counts) + 1)), "cells were not run top to bottom"
 
