@@ -13,19 +13,36 @@ __all__ = ["register"]
 
 
 def _cmd_report(ns: argparse.Namespace) -> int:
-    from .._telemetry._report import load_report, render_report
+    from .._telemetry._report import build_report, read_records, render_report
+    from ..report import _records_from, to_html
 
-    try:
-        report = load_report(ns.path)
-    except OSError as exc:
-        print(f"guardrail report: cannot read {ns.path}: {exc.strerror or exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    except UnicodeDecodeError:
-        print(f"guardrail report: {ns.path} is not a UTF-8 text file", file=sys.stderr)
-        return ExitCode.USAGE
-    except ValueError as exc:  # not a trace, or an OTLP line of the wrong shape
-        print(f"guardrail report: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+    objects: list[Any] = []  # None for a line that is not JSON: counted as skipped
+    for path in ns.paths:
+        try:
+            objects.extend(read_records(path))
+        except OSError as exc:
+            print(f"guardrail report: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+            return ExitCode.USAGE
+        except UnicodeDecodeError:
+            print(f"guardrail report: {path} is not a UTF-8 text file", file=sys.stderr)
+            return ExitCode.USAGE
+        except ValueError as exc:  # not a trace, or an OTLP line of the wrong shape
+            print(f"guardrail report: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
+    if ns.html:
+        records = _records_from(objects)
+        try:
+            with open(ns.html, "w", encoding="utf-8") as out:
+                out.write(to_html(records, sources=ns.paths))
+        except OSError as exc:
+            print(f"guardrail report: cannot write {ns.html}: {exc.strerror or exc}", file=sys.stderr)
+            return ExitCode.USAGE
+        denied = sum(1 for r in records if r.denied)
+        skipped = sum(1 for obj in objects if obj is None)
+        print(f"wrote {ns.html}: {len(records)} decision{'' if len(records) == 1 else 's'}, "
+              f"{denied} denied" + (f" ({skipped} line(s) skipped: not JSON)" if skipped else ""))
+        return ExitCode.OK
+    report = build_report(objects, source=", ".join(ns.paths))
     if ns.json:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -72,10 +89,12 @@ def register(subparsers: Any) -> None:
         "jsonl:PATH, an AuditLog decision log, or OTLP/JSON (the OpenTelemetry Collector's file "
         "exporter: one ExportTraceServiceRequest per line); refuses any other file.",
     )
-    p.add_argument("path", metavar="PATH.jsonl",
-                   help="a JSONL trace (--trace jsonl:PATH), a decision log (AuditLog) or an "
-                   "OTLP/JSON file")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("paths", nargs="+", metavar="TRACE",
+                   help="JSONL traces (--trace jsonl:PATH), decision logs (AuditLog) or OTLP/JSON")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print the report as JSON")
+    form.add_argument("--html", metavar="OUT.html",
+                      help="write a self-contained HTML page: totals, timeline, denials, budgets")
     p.set_defaults(func=_cmd_report)
 
     p = subparsers.add_parser("audit", help="decision logs written by AuditLog")

@@ -1,4 +1,6 @@
-"""The README's Python examples run as written (each in a fresh interpreter, from the repo root)."""
+"""The README's Python examples run as written (each in a fresh interpreter, from the repo root),
+and its links into the docs lead somewhere. The examples that used to live in the README are now
+on the docs pages, run by tests/docs/test_docs_examples.py."""
 
 from __future__ import annotations
 
@@ -9,27 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.docs.support import needs_extras
+
 ROOT = Path(__file__).resolve().parents[2]
-# The delegation section's blocks build on each other (and on shell blocks): its own test runs them.
-TEXT = re.sub(
-    r"<!-- delegation-examples:start.*?<!-- delegation-examples:end -->", "",
-    (ROOT / "README.md").read_text("utf-8"), flags=re.S,
-)
+TEXT = (ROOT / "README.md").read_text("utf-8")
 BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
-# A block that uses an adapter (or its framework) needs that extra installed to run.
-EXTRAS = {
-    "guardrail_langchain": ("langchain", "langchain"), "langchain": ("langchain", "langchain"),
-    "langchain_core": ("langchain", "langchain"), "langgraph": ("langgraph", "langchain"),
-    "guardrail_mcp": ("mcp", "mcp"), "mcp": ("mcp", "mcp"),
-    "guardrail_openai_agents": ("agents", "openai-agents"), "agents": ("agents", "openai-agents"),
-}
-
-
-def needs_extras(block: str) -> None:
-    for name in set(re.findall(r"^\s*(?:from|import) (\w+)", block, re.M)):
-        if name in EXTRAS:
-            module, extra = EXTRAS[name]
-            pytest.importorskip(module, reason=f"needs the {extra} extra: pip install '.[{extra}]'")
 
 
 def test_readme_has_python_examples() -> None:
@@ -53,3 +39,16 @@ def test_readme_ten_line_example_prints_the_denials() -> None:
     assert "argument_invalid amount max: 50" in result.stdout
     assert "tool_not_allowed" in result.stdout
     assert "'used': 45.0" in result.stdout
+
+
+def test_readme_ten_line_example_is_the_getting_started_one() -> None:
+    page = (ROOT / "docs" / "getting-started.md").read_text("utf-8")
+    assert BLOCKS[0] in page
+
+
+def test_readme_links_lead_to_files() -> None:
+    links = re.findall(r"\]\(([^)#]+)\)", TEXT)
+    local = [link for link in links if not re.match(r"[a-z]+:", link)]
+    assert len(local) >= 15
+    missing = [link for link in local if not (ROOT / link).exists()]
+    assert missing == []

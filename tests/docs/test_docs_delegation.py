@@ -1,5 +1,6 @@
-"""README.md's delegation, signing and template sections run as written: every ```python block in
-one namespace, every ```bash block with `bash -e`, in order, in a scratch copy of the examples."""
+"""The docs' delegation, signing and template pages run as written: the python and bash blocks of
+their `delegation-examples` sections, in that page order, every ```python block in one namespace,
+every ```bash block with `bash -e`, in a scratch copy of the examples."""
 
 from __future__ import annotations
 
@@ -16,25 +17,27 @@ import pytest
 
 from tests.support.delegation import EXAMPLES, REPO
 
-README = REPO / "README.md"
-
-
-def _section() -> str:
-    text = README.read_text()
-    start = text.index("<!-- delegation-examples:start")
-    return text[start : text.index("<!-- delegation-examples:end -->")]
+DOCS = REPO / "docs"
+PAGES = ["concepts/delegation.md", "concepts/signing.md", "concepts/templates.md"]
+SECTION = re.compile(r"<!-- delegation-examples:start.*?<!-- delegation-examples:end -->", re.S)
 
 
 def _blocks() -> list[tuple[str, str]]:
-    return re.findall(r"```(python|bash)\n(.*?)```", _section(), re.S)
+    found: list[tuple[str, str]] = []
+    for page in PAGES:
+        sections = SECTION.findall((DOCS / page).read_text("utf-8"))
+        assert sections, f"docs/{page} has no delegation-examples section"
+        for section in sections:
+            found.extend(re.findall(r"^```(python|bash)\n(.*?)^```", section, re.S | re.M))
+    return found
 
 
-def test_readme_has_python_and_shell_examples() -> None:
+def test_docs_have_python_and_shell_examples() -> None:
     kinds = [kind for kind, _ in _blocks()]
     assert kinds.count("python") >= 3 and kinds.count("bash") >= 3
 
 
-def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(EXAMPLES, tmp_path / "examples" / "delegation")
     monkeypatch.chdir(tmp_path)
     env = dict(os.environ)
@@ -46,7 +49,7 @@ def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         if kind == "python":
             buffer = io.StringIO()
             with contextlib.redirect_stdout(buffer):
-                exec(compile(code, str(README), "exec"), namespace)
+                exec(compile(code, "docs/concepts (delegation examples)", "exec"), namespace)
             python_out.append(buffer.getvalue())
         else:
             result = subprocess.run(["bash", "-e", "-c", code], capture_output=True, text=True,
