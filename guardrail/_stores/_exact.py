@@ -1,0 +1,59 @@
+"""Exact budget arithmetic: every store counts sums in integer units of 10**-9.
+
+A float would lose charges: past 2**53 adding 1 changes nothing, so a spent `sum: 1e16` budget
+would keep allowing calls of 1, and `2**53 + 1` would fit a limit of `2**53`. Every store instead
+counts whole units of a billionth (Python integers, decimal strings in SQLite and Redis), so sums
+of any size are exact. A float is read as the decimal it prints as (`0.1` is one tenth, as the
+JSON or YAML that carried it said); digits beyond the ninth decimal place round the amount up
+and the limit down, so rounding can only make a budget stricter, never looser.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+
+__all__ = ["SCALE", "amount_units", "limit_units", "to_number"]
+
+PLACES = 9
+SCALE = 10**PLACES
+# Wide enough that shifting a Decimal never rounds.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+def _units(value: object, rounding: str) -> int | None:
+    if type(value) is int:
+        return value * SCALE
+    if type(value) is float:
+        if not math.isfinite(value):
+            return None
+        if value.is_integer():
+            return int(value) * SCALE
+        # repr is the shortest decimal that reads back as this float: what was written
+        exact = Decimal(repr(value)).scaleb(PLACES, _EXACT)
+        return int(exact.to_integral_value(rounding=rounding))
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return None
+    if isinstance(value, int):
+        return int(value) * SCALE
+    if isinstance(value, float):
+        return _units(float(value), rounding)
+    if not value.is_finite():
+        return None
+    return int(value.scaleb(PLACES, _EXACT).to_integral_value(rounding=rounding))
+
+
+def amount_units(value: object) -> int | None:
+    """An amount in units, rounded up; None when it is not a finite number >= 0 (never fits)."""
+    units = _units(value, ROUND_CEILING)
+    return None if units is None or units < 0 else units
+
+
+def limit_units(value: object) -> int | None:
+    """A limit in units, rounded down; None when it is not a finite number (nothing fits)."""
+    return _units(value, ROUND_FLOOR)
+
+
+def to_number(units: int) -> float:
+    """Units back as a number for reports (the nearest float: display only)."""
+    return units / SCALE
