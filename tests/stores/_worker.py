@@ -96,7 +96,7 @@ def hold_lock(a: dict[str, Any]) -> dict[str, Any]:
     """Hold SQLite's write lock (as a stuck writer would) until told to let go."""
     conn = sqlite3.connect(a["path"], isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
-    conn.execute("UPDATE guardrail_usage SET used = used WHERE 0")
+    conn.execute("UPDATE guardrail_units SET units = units WHERE 0")
     Path(a["ready"]).touch()
     wait_for(a["release"])
     conn.execute("ROLLBACK")

@@ -20,21 +20,26 @@ def test_memory_urls() -> None:
 
 
 def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    absolute = open_store(f"sqlite://{tmp_path}/a.db")
+    # as SQLAlchemy: four slashes for an absolute path
+    absolute = open_store(f"sqlite:///{tmp_path}/a.db?create=1")
     assert isinstance(absolute, SQLiteStore) and absolute.path == tmp_path / "a.db"
     absolute.close()
-    # the SQLAlchemy spelling of an absolute path names the same file
     four = open_store(f"sqlite:///{tmp_path}/a.db?timeout=2&synchronous=full&grace=10&attempts=5&deadline=2")
     assert isinstance(four, SQLiteStore)
     assert four.path.resolve() == (tmp_path / "a.db").resolve()
     assert (four.grace, four.retry.attempts, four.retry.deadline) == (10.0, 5, 2.0)
     four.close()
     monkeypatch.chdir(tmp_path)
-    relative = open_store("sqlite:sub%20dir.db")
-    assert isinstance(relative, SQLiteStore)
+    # three slashes: relative to the working directory (it used to mean /sub dir.db)
+    relative = open_store("sqlite:///sub%20dir.db?create=1")
+    assert isinstance(relative, SQLiteStore) and not relative.path.is_absolute()
     relative.consume([Charge("t", "calls", 1.0, 2.0)], expires_at=time.time() + 60)
     relative.close()
     assert (tmp_path / "sub dir.db").exists()
+    assert not Path("/sub dir.db").exists()
+    nested = open_store("sqlite:///sub%20dir.db")  # it exists now: no create needed
+    assert nested.usage("t") == {"calls": 1.0}
+    nested.close()
 
 
 @pytest.mark.parametrize(
@@ -67,10 +72,11 @@ def test_an_unknown_scheme_message_hides_the_password() -> None:
 
 
 def test_task_usage_on_a_fresh_and_a_revoked_task(tmp_path: Path) -> None:
-    url = f"sqlite://{tmp_path}/g.db"
+    url = f"sqlite:///{tmp_path}/g.db"
+    SQLiteStore(tmp_path / "g.db", create=True).close()
     assert task_usage(url, "nothing") == {"task": "nothing", "revoked": None, "usage": {}}
     assert format_usage(task_usage(url, "nothing")) == "task: nothing\nrevoked: no\nusage: nothing charged"
-    with SQLiteStore(tmp_path / "g.db") as store:
+    with SQLiteStore(tmp_path / "g.db", create=True) as store:
         store.consume([Charge("t", "sum.amount", 12.5, 100.0)], expires_at=time.time() + 60)
         store.revoke("t")
     assert format_usage(task_usage(url, "t")).splitlines() == [
@@ -165,13 +171,13 @@ def cli(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
 def test_cli_revoke_and_usage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"sqlite://{tmp_path}/g.db"
-    with SQLiteStore(tmp_path / "g.db") as store:
+    url = f"sqlite:///{tmp_path}/g.db"
+    with SQLiteStore(tmp_path / "g.db", create=True) as store:
         store.consume([Charge("refund-1", "calls", 1.0, 5.0)], expires_at=time.time() + 60)
     argv = ["revoke", "--store", url, "--reason", "ops said so", "--ttl", "1h", "refund-1"]
     assert cli(monkeypatch, *argv) == 0
     assert capsys.readouterr().out == f"revoked task 'refund-1' in {url}\n"
-    with SQLiteStore(tmp_path / "g.db") as store:
+    with SQLiteStore(tmp_path / "g.db", create=True) as store:
         assert store.revoked(["refund-1"]) == "ops said so"
         expiry = store._conn().execute("SELECT drop_after FROM guardrail_revoked").fetchone()[0]
         assert expiry == pytest.approx(time.time() + 3600 + store.grace, abs=60)
@@ -200,5 +206,5 @@ def test_cli_errors(
     assert "--store" in capsys.readouterr().err
     assert cli(monkeypatch, "revoke", "--store", "ftp://x", "t") == 2
     assert "unknown store URL scheme" in capsys.readouterr().err
-    assert cli(monkeypatch, "revoke", "--store", f"sqlite://{tmp_path}/g.db", "--ttl", "soon", "t") == 2
+    assert cli(monkeypatch, "revoke", "--store", f"sqlite:///{tmp_path}/g.db", "--ttl", "soon", "t") == 2
     assert "--ttl" in capsys.readouterr().err
