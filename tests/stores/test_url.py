@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from guardrail import Charge, RetryPolicy, StoreUnavailable, default_store, open_store
+from guardrail import Charge, Guard, RetryPolicy, StoreUnavailable, default_store, open_store
 from guardrail._cli._stores import format_usage, task_usage
 from guardrail._stores._sqlite import SQLiteStore
 
@@ -208,3 +208,59 @@ def test_cli_errors(
     assert "unknown store URL scheme" in capsys.readouterr().err
     assert cli(monkeypatch, "revoke", "--store", f"sqlite:///{tmp_path}/g.db", "--ttl", "soon", "t") == 2
     assert "--ttl" in capsys.readouterr().err
+
+
+def test_cli_usage_on_a_mistyped_path_says_so_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "budgest.db"
+    assert cli(monkeypatch, "usage", "--store", f"sqlite:///{typo}", "t") == 4
+    err = capsys.readouterr().err
+    assert "no database at" in err and "budgest.db" in err and "guardrail store init" in err
+    assert cli(monkeypatch, "revoke", "--store", f"sqlite:///{typo}", "t") == 4
+    assert not typo.exists()
+
+
+def test_cli_store_init_then_usage_lists_tasks_and_shows_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = "sqlite:///budgets.db"  # relative to the working directory
+    assert cli(monkeypatch, "store", "init", url) == 0
+    assert capsys.readouterr().out == f"created: SQLite database {tmp_path / 'budgets.db'}\n"
+    assert cli(monkeypatch, "store", "init", url) == 0
+    assert capsys.readouterr().out.startswith("already there:")
+    assert cli(monkeypatch, "store", "init", "sqlite:///no/such/dir/x.db") == 4
+    assert "store unavailable" in capsys.readouterr().err
+
+    assert cli(monkeypatch, "usage", "--store", url) == 0
+    assert capsys.readouterr().out == "no tasks in the store\n"
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "task: refund-7\nttl: 1h\nbudget: {calls: 10}\n"
+        "tools: {pay: {args: {amount: {}}, budget: {calls: 3, sum: {amount: 100}}}, read: {}}\n"
+    )
+    guard = Guard(manifest, store=url)
+    assert guard.authorize("pay", {"amount": 12.5}).allowed
+    with SQLiteStore("budgets.db") as store:
+        store.revoke("other", "x")
+    assert cli(monkeypatch, "usage", "--store", url) == 0
+    assert capsys.readouterr().out == "other\nrefund-7\n"
+    assert cli(monkeypatch, "usage", "--store", url, "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {"tasks": ["other", "refund-7"]}
+
+    assert cli(monkeypatch, "usage", "--store", url, "--manifest", str(manifest)) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "task: refund-7",
+        "revoked: no",
+        "usage:",
+        "  calls                 1 of 10",
+        "  tools.pay.calls       1 of 3",
+        "  tools.pay.sum.amount  12.5 of 100",
+    ]
+    assert cli(monkeypatch, "usage", "--store", url, "--manifest", str(manifest), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["limits"] == {
+        "calls": 10, "tools.pay.calls": 3, "tools.pay.sum.amount": 100,
+    }  # fmt: skip
+    assert cli(monkeypatch, "usage", "--store", url, "--manifest", str(manifest), "other") == 2
+    assert "is for task 'refund-7'" in capsys.readouterr().err
