@@ -207,7 +207,8 @@ def cmd_usage(ns: argparse.Namespace) -> int:
             print(f"guardrail usage: --manifest {ns.manifest}: {exc}", file=sys.stderr)
             return EXIT_USAGE
         if task is not None and task != manifest.task:
-            print(f"guardrail usage: the manifest is for task {manifest.task!r}, not {task!r}", file=sys.stderr)
+            print(f"guardrail usage: the manifest is for task {manifest.task!r}, not {task!r}",
+                  file=sys.stderr)
             return EXIT_USAGE
         task, limits = manifest.task, manifest.compiled().budgets()
     try:

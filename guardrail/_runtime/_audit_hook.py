@@ -4,8 +4,7 @@ recorded does not run."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._outcome import Decision

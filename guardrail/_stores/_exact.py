@@ -16,30 +16,30 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_CEILING, ROUND_FLOOR, Co
 __all__ = ["SCALE", "amount_units", "limit_units", "to_number"]
 
 PLACES = 9
-SCALE = 10**PLACES
+SCALE: int = 10**PLACES
 # Wide enough that shifting a Decimal never rounds.
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def _units(value: object, rounding: str) -> int | None:
-    if type(value) is int:
-        return value * SCALE
-    if type(value) is float:
-        if not math.isfinite(value):
-            return None
-        if value.is_integer():
-            return int(value) * SCALE
-        # repr is the shortest decimal that reads back as this float: what was written
-        exact = Decimal(repr(value)).scaleb(PLACES, _EXACT)
-        return int(exact.to_integral_value(rounding=rounding))
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+    if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return int(value) * SCALE
     if isinstance(value, float):
-        return _units(float(value), rounding)
-    if not value.is_finite():
-        return None
+        number = float(value)
+        if not math.isfinite(number):
+            return None
+        if number.is_integer():
+            return int(number) * SCALE
+        # repr is the shortest decimal that reads back as this float: what was written
+        return _shifted(Decimal(repr(number)), rounding)
+    if isinstance(value, Decimal) and value.is_finite():
+        return _shifted(value, rounding)
+    return None
+
+
+def _shifted(value: Decimal, rounding: str) -> int:
     return int(value.scaleb(PLACES, _EXACT).to_integral_value(rounding=rounding))
 
 
@@ -56,4 +56,4 @@ def limit_units(value: object) -> int | None:
 
 def to_number(units: int) -> float:
     """Units back as a number for reports (the nearest float: display only)."""
-    return units / SCALE
+    return float(units / SCALE)

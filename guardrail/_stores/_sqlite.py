@@ -27,8 +27,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import stat
 import sqlite3
+import stat
 import threading
 import time
 import weakref
@@ -187,7 +187,7 @@ class SQLiteStore(PersistentStore):
 
     def _wait(self) -> float:
         """How long this attempt may wait for the write lock: the timeout, within the deadline."""
-        end = getattr(self._local, "end", None)
+        end: float | None = getattr(self._local, "end", None)
         if end is None:
             return self._timeout
         return max(0.001, min(self._timeout, end - time.monotonic()))
@@ -257,7 +257,7 @@ class SQLiteStore(PersistentStore):
         if not charges:
             return None
         expires_at = float(expires_at)
-        result = self._run(lambda: self._settle((), charges, expires_at, True), "consume")
+        result = self._run(lambda: self._settle([], charges, expires_at, True), "consume")
         assert not isinstance(result, Revoked)  # no task asked about
         return result
 

@@ -31,7 +31,7 @@ def remove_database(path: Path) -> None:
 
 def test_a_missing_file_is_refused_unless_creating_is_asked_for(tmp_path: Path) -> None:
     path = tmp_path / "budgets.db"
-    with pytest.raises(StoreUnavailable, match="no database at .*guardrail store init"):
+    with pytest.raises(StoreUnavailable, match=r"no database at .*guardrail store init"):
         open_store(f"sqlite:///{path}")
     with pytest.raises(StoreUnavailable, match="no database"):
         Guard(five_calls(task_id()), store=f"sqlite:///{path}")
