@@ -43,15 +43,43 @@ def _shifted(value: Decimal, rounding: str) -> int:
     return int(value.scaleb(PLACES, _EXACT).to_integral_value(rounding=rounding))
 
 
+# Limits and common amounts repeat call after call: remember their units (bounded). Keyed by
+# type too, so that True never passes for 1 and an int subclass never for an int.
+_UP: dict[tuple[type, object], int | None] = {}
+_DOWN: dict[tuple[type, object], int | None] = {}
+
+
 def amount_units(value: object) -> int | None:
     """An amount in units, rounded up; None when it is not a finite number >= 0 (never fits)."""
+    key = (type(value), value)
+    try:
+        return _UP[key]
+    except (KeyError, TypeError):
+        pass
     units = _units(value, ROUND_CEILING)
-    return None if units is None or units < 0 else units
+    if units is not None and units < 0:
+        units = None
+    _remember(_UP, key, units)
+    return units
 
 
 def limit_units(value: object) -> int | None:
     """A limit in units, rounded down; None when it is not a finite number (nothing fits)."""
-    return _units(value, ROUND_FLOOR)
+    key = (type(value), value)
+    try:
+        return _DOWN[key]
+    except (KeyError, TypeError):
+        pass
+    units = _units(value, ROUND_FLOOR)
+    _remember(_DOWN, key, units)
+    return units
+
+
+def _remember(cache: dict[tuple[type, object], int | None], key: tuple[type, object], units: int | None) -> None:
+    if type(key[1]) in (int, float):  # exact built-ins only: their equality cannot lie
+        if len(cache) >= 4096:
+            cache.clear()
+        cache[key] = units
 
 
 def to_number(units: int) -> float:

@@ -110,12 +110,13 @@ local function units(raw)
 end
 """
 
-# KEYS: the revocation keys of the ARGV[1] tasks, then the usage hash of every charge.
+# KEYS: the revocation keys of the ARGV[1] tasks, then the usage hashes the charges name.
 # ARGV[1]: the number of tasks, ARGV[2]: expires_at (s), ARGV[3]: grace (s), ARGV[4]: '1' to
-# charge, '' to only check; then scope, amount, limit (units) for every charge. Reads
-# everything before writing anything, so an error (a key of the wrong type, say) leaves no
-# partial charge behind. Returns 0 (fits, charged when asked), {1, index, used} (an overrun),
-# or {2, reason} (revoked).
+# charge, '' to only check; then one argument per charge, "KEY AMOUNT LIMIT SCOPE" (the index
+# of its usage hash among KEYS, units; a LIMIT of '-' never fits; the scope last, as it may hold
+# spaces): one argument each keeps the client's encoding short. Reads everything before writing
+# anything, so an error (a key of the wrong type, say) leaves no partial charge behind. Returns
+# 0 (fits, charged when asked), {1, index, used} (an overrun), or {2, reason} (revoked).
 _SETTLE = _LUA_EXPIRY + _LUA_DIGITS + """
 local ntasks = tonumber(ARGV[1])
 if ntasks > 0 then
@@ -126,12 +127,9 @@ if ntasks > 0 then
 end
 local pending = {}
 local order = {}
-for i = ntasks + 1, #KEYS do
-  local key = KEYS[i]
-  local base = 4 + (i - ntasks - 1) * 3
-  local scope = ARGV[base + 1]
-  local amount = ARGV[base + 2]
-  local limit = ARGV[base + 3]
+for i = 5, #ARGV do
+  local k, amount, limit, scope = string.match(ARGV[i], '^(%d+) (%d+) ([%d%-]+) (.*)$')
+  local key = KEYS[tonumber(k)]
   local fields = pending[key]
   if fields == nil then
     fields = {}
@@ -142,7 +140,7 @@ for i = ntasks + 1, #KEYS do
   if used == nil then used = units(redis.call('HGET', key, scope)) end
   local total = add(used, amount)
   if limit == '-' or cmp(total, limit) > 0 then
-    return {1, i - ntasks, used}
+    return {1, i - 4, used}
   end
   fields[scope] = total
 end
@@ -286,14 +284,18 @@ class RedisStore(PersistentStore):
         expires_at = checked_expiry(expires_at)
         prefix = self.prefix
         keys = [f"{prefix}:revoked:{task}" for task in tasks]
-        keys += [f"{prefix}:usage:{charge.task}" for charge in charges]
+        index: dict[str, int] = {}  # task -> its usage hash's position in KEYS (1-based)
         args: list[Any] = [len(tasks), _num(min(expires_at, 1e13)), self._grace, "1" if commit else ""]
         for charge in charges:
+            k = index.get(charge.task)
+            if k is None:
+                keys.append(f"{prefix}:usage:{charge.task}")
+                k = index[charge.task] = len(keys)
             amount, limit = amount_units(charge.amount), limit_units(charge.limit)
             if amount is None or limit is None or limit < 0:
-                args += [charge.scope, "0", "-"]  # never fits
+                args.append(f"{k} 0 - {charge.scope}")  # never fits
             else:
-                args += [charge.scope, amount, limit]
+                args.append(f"{k} {amount} {limit} {charge.scope}")
         result = self._run(lambda: self._settle_script(keys=keys, args=args), "settle")
         if result == 0:
             return None
