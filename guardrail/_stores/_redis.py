@@ -29,6 +29,7 @@ For the charges to survive a Redis restart, run Redis with persistence (``append
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -248,6 +249,7 @@ class RedisStore(PersistentStore):
                 f"RedisStore needs a redis:// URL or a redis.Redis client, got {type(url_or_client).__name__}"
             )
         self._settle_script = self.client.register_script(_SETTLE)
+        self._trips = _SharedTrips(self.client, self._settle_script, wait=4 * socket_timeout + 1.0)
         self._refund_script = self.client.register_script(_REFUND)
         self._revoke_script = self.client.register_script(_REVOKE)
         self._label = f"Redis store {self._where}"
@@ -296,7 +298,7 @@ class RedisStore(PersistentStore):
                 args.append(f"{k} 0 - {charge.scope}")  # never fits
             else:
                 args.append(f"{k} {amount} {limit} {charge.scope}")
-        result = self._run(lambda: self._settle_script(keys=keys, args=args), "settle")
+        result = self._run(lambda: self._trips.run(keys, args), "settle")
         if result == 0:
             return None
         if int(result[0]) == 2:
@@ -399,3 +401,89 @@ def _describe(url: str) -> str:
     port = parts.port or 6379
     db = parts.path.lstrip("/") or "0"
     return f"{parts.scheme}://{host}:{port}/{db}"
+
+
+class _Pending:
+    __slots__ = ("args", "done", "error", "keys", "lead", "result")
+
+    def __init__(self, keys: list[str], args: list[Any]) -> None:
+        self.keys, self.args = keys, args
+        self.done = threading.Event()
+        self.lead = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class _SharedTrips:
+    """Decisions of concurrent threads share a round trip: while one thread's script is on the
+    wire, the others queue theirs, and the next thread sends everything queued as one pipeline
+    (``transaction=False``). Each script is still its own atomic step, in its own right; only
+    the trip is shared. A lone thread sends its script directly, as before."""
+
+    def __init__(self, client: redis.Redis, script: Any, *, wait: float) -> None:
+        self._client, self._script, self._wait = client, script, wait
+        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._sending = False
+
+    def run(self, keys: list[str], args: list[Any]) -> Any:
+        with self._lock:
+            alone = not self._sending
+            if alone:
+                self._sending = True
+            else:
+                me = _Pending(keys, args)
+                self._queue.append(me)
+        if alone:
+            try:
+                return self._script(keys=keys, args=args)
+            finally:
+                self._hand_over()
+        while not me.done.wait(self._wait):
+            with self._lock:
+                if me in self._queue and not me.lead:  # never sent: give up, retry on our own
+                    self._queue.remove(me)
+                    raise redis.TimeoutError("no turn for a shared round trip in time")
+            # on the wire with another thread's trip, which ends by the socket timeout
+        if me.lead:  # our turn to send what has queued (ourselves included)
+            self._send()
+        if me.error is not None:
+            raise me.error
+        return me.result
+
+    def _send(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for item in batch:
+                pipe.evalsha(self._script.sha, len(item.keys), *item.keys, *item.args)
+            results = pipe.execute(raise_on_error=False)
+            for item, result in zip(batch, results, strict=True):
+                if isinstance(result, redis.exceptions.NoScriptError):  # a restarted server
+                    try:
+                        item.result = self._script(keys=item.keys, args=item.args)
+                    except BaseException as exc:
+                        item.error = exc
+                elif isinstance(result, BaseException):
+                    item.error = result
+                else:
+                    item.result = result
+        except BaseException as exc:
+            for item in batch:
+                if item.result is None and item.error is None:
+                    item.error = exc
+        finally:
+            self._hand_over()
+            for item in batch:
+                item.done.set()
+
+    def _hand_over(self) -> None:
+        """After a trip: the first queued thread sends next, or nobody is sending."""
+        with self._lock:
+            if self._queue:
+                first = self._queue[0]
+                first.lead = True
+                first.done.set()
+            else:
+                self._sending = False
