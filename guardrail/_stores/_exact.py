@@ -46,7 +46,7 @@ def _shifted(value: Decimal, rounding: str) -> int:
 # Limits and common amounts repeat call after call: remember their units (bounded). Keyed by
 # type too, so that True never passes for 1 and an int subclass never for an int.
 _UP: dict[tuple[type, object], int | None] = {}
-_DOWN: dict[tuple[type, object], int | None] = {}
+_DOWN: dict[tuple[type, object], int | None] = {}  # (see _remember)
 
 
 def amount_units(value: object) -> int | None:
@@ -75,7 +75,10 @@ def limit_units(value: object) -> int | None:
     return units
 
 
-def _remember(cache: dict[tuple[type, object], int | None], key: tuple[type, object], units: int | None) -> None:
+_Cache = dict[tuple[type, object], int | None]
+
+
+def _remember(cache: _Cache, key: tuple[type, object], units: int | None) -> None:
     if type(key[1]) in (int, float):  # exact built-ins only: their equality cannot lie
         if len(cache) >= 4096:
             cache.clear()
