@@ -3,11 +3,14 @@
     python benchmarks/bench_stores.py [--quick] [--json] [--rounds 5] [--number 4000] [--threads 1,8]
 
 Every decision is `Guard.authorize` of an allowed call that charges three budgets (task calls,
-tool calls, a sum) and checks revocation: for SQLite and Redis that is one read and one atomic
-write per decision. The script starts its own redis-server (Debian's `redis-server` must be on
-PATH) on a free loopback port in a temporary directory and stops it at the end. Rows run
-interleaved round by round (benchmarks/_harness.py); ratios are to the memory store on one thread
-in the same round. `--number` decisions per round are spread over the row's threads.
+tool calls, a sum) and checks revocation: one store operation per decision (`settle`: one
+SQLite transaction, one Redis EVALSHA round trip). Next to the Redis rows, a raw `EVALSHA` of a
+trivial script from redis-py on the same server and client settings: the floor a decision is
+measured against (`decision / raw round trip`, per round). The script starts its own
+redis-server (Debian's `redis-server` must be on PATH) on a free loopback port in a temporary
+directory and stops it at the end. Rows run interleaved round by round (benchmarks/_harness.py);
+ratios are to the memory store on one thread in the same round. `--number` decisions per round
+are spread over the row's threads; each thread has its own pooled Redis connection.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from _harness import Case, Row, add_arguments, measure, report
 from guardrail import BudgetStore, Guard, MemoryStore
 from guardrail._stores._redis import RedisStore
 from guardrail._stores._sqlite import SQLiteStore
+
+RAW = "redis raw EVALSHA round trip"
+REDIS = "redis (appendfsync everysec)"
 
 MANIFEST: dict[str, Any] = {
     "manifest": 1,
@@ -93,6 +99,17 @@ def decisions(guard: Guard, threads: int, latencies: list[int]) -> Callable[[int
     """A timer: n decisions spread over `threads` threads; returns the wall time they took and
     appends each decision's latency (ns) to `latencies`."""
 
+    def decide() -> None:
+        decision = guard.authorize("send_refund", ARGS)
+        if not decision.allowed:
+            raise RuntimeError(f"unexpected denial: {decision.denial}")
+
+    return spread(decide, threads, latencies)
+
+
+def spread(op: Callable[[], object], threads: int, latencies: list[int]) -> Callable[[int], float]:
+    """A timer: n calls of `op` spread over `threads` threads (see `decisions`)."""
+
     def timer(n: int) -> float:
         shares = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
         own: list[list[int]] = [[] for _ in range(threads)]
@@ -100,15 +117,13 @@ def decisions(guard: Guard, threads: int, latencies: list[int]) -> Callable[[int
         failed: list[BaseException] = []
 
         def run(i: int) -> None:
-            mine, authorize, clock = own[i], guard.authorize, time.perf_counter_ns
+            mine, clock = own[i], time.perf_counter_ns
             barrier.wait()
             try:
                 for _ in range(shares[i]):
                     t0 = clock()
-                    decision = authorize("send_refund", ARGS)
+                    op()
                     mine.append(clock() - t0)
-                    if not decision.allowed:
-                        raise RuntimeError(f"unexpected denial: {decision.denial}")
             except BaseException as exc:
                 failed.append(exc)
 
@@ -145,11 +160,20 @@ def main(argv: list[str] | None = None) -> int:
         redis_url = stack.enter_context(redis_server(root / "redis", "everysec"))
         stores: list[tuple[str, Callable[[], BudgetStore]]] = [
             ("memory", MemoryStore),
-            ("sqlite (synchronous=normal)", lambda: SQLiteStore(root / "normal.db")),
-            ("sqlite (synchronous=full)", lambda: SQLiteStore(root / "full.db", synchronous="full")),
+            ("sqlite (synchronous=normal)", lambda: SQLiteStore(root / "normal.db", create=True)),
+            ("sqlite (synchronous=full)",
+             lambda: SQLiteStore(root / "full.db", create=True, synchronous="full")),
             ("redis (appendfsync everysec)", lambda: RedisStore(redis_url, prefix="bench")),
         ]
         cases = []
+        # The floor: one EVALSHA round trip from redis-py, with the client settings RedisStore uses.
+        raw = RedisStore(redis_url, prefix="raw")
+        stack.callback(raw.close)
+        trivial = raw.client.register_script("return 0")
+        for threads in thread_counts:
+            row = f"{RAW}, {threads} thread{'s' if threads > 1 else ''}"
+            latencies[row] = []
+            cases.append(Case(row, timer=spread(trivial, threads, latencies[row])))
         for name, make in stores:
             store = make()
             stack.callback(store.close)
@@ -174,13 +198,25 @@ def main(argv: list[str] | None = None) -> int:
     def quantile(q: float) -> Callable[[Row], str]:
         return lambda row: f"{quantile_us(row.name, q):,.1f}"
 
+    floor = []
+    for threads in thread_counts:
+        tail = f", {threads} thread{'s' if threads > 1 else ''}"
+        ratio = result.per_round(REDIS + tail, RAW + tail, lambda a, b: a / b)
+        floor.append(
+            f"redis decision / raw EVALSHA round trip{tail}: {ratio:.2f}x"
+            f"{' (goal <= 1.3x)' if threads == 1 else ''}; "
+            f"{1 / result[REDIS + tail].median:,.0f} decisions/s vs {1 / result[RAW + tail].median:,.0f} "
+            "raw round trips/s"
+        )
+
     report(
         result, ns, label="store", columns={
             "decisions/s": rate, "latency p50 (µs)": quantile(0.5), "latency p99 (µs)": quantile(0.99),
         },
         title=f"Guard.authorize per store, charging three budgets ({os.cpu_count()} CPUs)",
-        notes=["\nmedian (µs) is wall time per decision (all threads); latency is per call."],
-        extra={"latency_us": {
+        notes=["\nmedian (µs) is wall time per decision (all threads); latency is per call.", "",
+               *floor],
+        extra={"redis_vs_raw": floor, "latency_us": {
             row: {"p50": quantile_us(row, 0.5), "p99": quantile_us(row, 0.99)} for row in latencies
         }},
     )

@@ -1,5 +1,5 @@
-"""`guardrail revoke` and `guardrail usage`: a task's revocation and spending in a shared store,
-without its manifest in hand."""
+"""`guardrail revoke`, `guardrail usage` and `guardrail store init`: a task's revocation and
+spending in a shared store (with or without its manifest in hand), and creating a store."""
 
 from __future__ import annotations
 
@@ -9,12 +9,47 @@ import os
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from .._errors import StoreUnavailable
 from .._exit import ExitCode
 from .._stores._url import open_store, redact_url
 
-__all__ = ["format_usage", "register", "revoke_task", "task_usage"]
+__all__ = ["format_usage", "init_store", "register", "revoke_task", "store_tasks", "task_usage"]
+
+
+def init_store(url: str) -> str:
+    """``guardrail store init URL``: create the store a URL names, if it needs creating (a SQLite
+    database file; Redis and memory need nothing, Redis is pinged). Returns what was done."""
+    if url.strip().lower().startswith("sqlite:"):
+        from .._stores._url import sqlite_path
+
+        path = sqlite_path(url)
+        existed = os.path.exists(path)
+        query = urlsplit(url).query
+        store = open_store(url + ("&" if query else ("" if url.endswith("?") else "?")) + "create=1")
+        store.close()
+        return f"{'already there' if existed else 'created'}: SQLite database {os.path.abspath(path)}"
+    store = open_store(url)
+    try:
+        ping = getattr(store, "ping", None)
+        if ping is not None:
+            ping()
+    finally:
+        store.close()
+    return f"nothing to create: {redact_url(url)} is ready"
+
+
+def store_tasks(url: str) -> list[str]:
+    """``guardrail usage --store URL`` without a task: every task the store holds."""
+    store = open_store(url)
+    try:
+        tasks = getattr(store, "tasks", None)
+        if tasks is None:
+            raise ValueError(f"{type(store).__name__} cannot list its tasks")
+        return list(tasks())
+    finally:
+        store.close()
 
 
 def revoke_task(url: str, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
@@ -31,21 +66,25 @@ def revoke_task(url: str, task: str, reason: str = "", *, expires_at: float | No
         store.close()
 
 
-def task_usage(url: str, task: str) -> dict[str, Any]:
+def task_usage(url: str, task: str, limits: dict[str, float] | None = None) -> dict[str, Any]:
     """``guardrail usage --store URL TASK_ID``: what the whole fleet spent on a task.
 
-    Returns ``{"task": ..., "revoked": reason or None, "usage": {scope: used}}``."""
+    Returns ``{"task": ..., "revoked": reason or None, "usage": {scope: used}}``, and with
+    ``limits`` (a manifest's budgets) ``"limits": {scope: limit}`` too."""
     if not task:
         raise ValueError("task id must not be empty")
     store = open_store(url)
     try:
-        return {
+        report: dict[str, Any] = {
             "task": task,
             "revoked": store.revoked([task]),
             "usage": dict(sorted(store.usage(task).items())),
         }
     finally:
         store.close()
+    if limits is not None:
+        report["limits"] = dict(sorted(limits.items()))
+    return report
 
 
 def format_usage(report: dict[str, Any]) -> str:
@@ -54,7 +93,16 @@ def format_usage(report: dict[str, Any]) -> str:
     revoked: str | None = report["revoked"]
     lines.append("revoked: no" if revoked is None else f"revoked: yes ({revoked or 'no reason given'})")
     usage: dict[str, float] = report["usage"]
-    if not usage:
+    limits: dict[str, float] | None = report.get("limits")
+    if limits is not None:
+        scopes = sorted(set(limits) | set(usage))
+        width = max((len(scope) for scope in scopes), default=0)
+        lines.append("usage:" if scopes else "usage: the manifest has no budgets")
+        for scope in scopes:
+            limit = limits.get(scope)
+            of = "(not in the manifest)" if limit is None else f"of {_number(limit)}"
+            lines.append(f"  {scope.ljust(width)}  {_number(usage.get(scope, 0.0))} {of}")
+    elif not usage:
         lines.append("usage: nothing charged")
     else:
         width = max(len(scope) for scope in usage)
@@ -64,7 +112,7 @@ def format_usage(report: dict[str, Any]) -> str:
 
 
 def _number(value: float) -> str:
-    return str(int(value)) if value.is_integer() else repr(value)
+    return str(int(value)) if float(value).is_integer() else repr(value)
 
 
 STORE_ENV = "GUARDRAIL_STORE"
@@ -88,11 +136,31 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "usage",
         help="what every process sharing a store has spent on a task, and whether it is revoked",
+        description="What every process sharing a store has spent on a task. Without TASK_ID (and "
+        "without --manifest) it lists the tasks the store holds.",
     )
-    p.add_argument("task", metavar="TASK_ID", help="the task (the manifest's task:)")
+    p.add_argument("task", metavar="TASK_ID", nargs="?",
+                   help="the task (default: the task of --manifest; none: list the tasks)")
     p.add_argument("--store", metavar="URL", default=os.environ.get(STORE_ENV), help=store_help)
+    p.add_argument("--manifest", metavar="PATH", help="the task's manifest: show each budget's limit")
     p.add_argument("--json", action="store_true", help="print the usage as JSON")
     p.set_defaults(func=cmd_usage)
+
+    p = subparsers.add_parser(
+        "store",
+        help="manage a shared store (store init URL: create it)",
+        description="Manage a shared budget store.",
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = actions.add_parser(
+        "init",
+        help="create the store (a SQLite database file); guards never create one unasked",
+        description="Create the store a URL names: for SQLite the database file (its directory "
+        "must exist). Guards and other commands refuse a missing database, so a deleted or "
+        "mistyped file never becomes a fresh, empty budget.",
+    )
+    q.add_argument("url", metavar="URL", help="the store: sqlite:///relative.db, sqlite:////abs/path.db, redis://...")
+    q.set_defaults(func=cmd_store_init)
 
 
 def cmd_revoke(ns: argparse.Namespace) -> int:
@@ -122,12 +190,32 @@ def cmd_revoke(ns: argparse.Namespace) -> int:
 
 
 def cmd_usage(ns: argparse.Namespace) -> int:
-    """`guardrail usage --store URL TASK_ID [--json]`."""
+    """`guardrail usage --store URL [TASK_ID] [--manifest PATH] [--json]`."""
     if not ns.store:
         print(f"guardrail usage: give --store URL or set ${STORE_ENV}", file=sys.stderr)
         return ExitCode.USAGE
+    task, limits = ns.task, None
+    if ns.manifest is not None:
+        from .._errors import GuardrailError
+        from .._manifest._models import Manifest
+
+        try:
+            manifest = Manifest.from_file(ns.manifest)
+        except (GuardrailError, OSError, ValueError) as exc:
+            print(f"guardrail usage: --manifest {ns.manifest}: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
+        if task is not None and task != manifest.task:
+            print(f"guardrail usage: the manifest is for task {manifest.task!r}, not {task!r}",
+                  file=sys.stderr)
+            return ExitCode.USAGE
+        task, limits = manifest.task, manifest.compiled().budgets()
     try:
-        report = task_usage(ns.store, ns.task)
+        if task is None:
+            tasks = store_tasks(ns.store)
+            print(json.dumps({"tasks": tasks}, indent=2) if ns.json
+                  else "\n".join(tasks) if tasks else "no tasks in the store")
+            return ExitCode.OK
+        report = task_usage(ns.store, task, limits)
     except (ValueError, ImportError) as exc:
         print(f"guardrail usage: {exc}", file=sys.stderr)
         return ExitCode.USAGE
@@ -135,4 +223,17 @@ def cmd_usage(ns: argparse.Namespace) -> int:
         print(f"guardrail usage: store unavailable: {exc}", file=sys.stderr)
         return ExitCode.UNAVAILABLE
     print(json.dumps(report, indent=2) if ns.json else format_usage(report))
+    return ExitCode.OK
+
+
+def cmd_store_init(ns: argparse.Namespace) -> int:
+    """`guardrail store init URL`."""
+    try:
+        print(init_store(ns.url))
+    except (ValueError, ImportError) as exc:
+        print(f"guardrail store init: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    except StoreUnavailable as exc:
+        print(f"guardrail store init: store unavailable: {exc}", file=sys.stderr)
+        return ExitCode.UNAVAILABLE
     return ExitCode.OK

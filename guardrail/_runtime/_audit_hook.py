@@ -4,7 +4,7 @@ recorded does not run."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._outcome import Decision
@@ -25,10 +25,13 @@ class AuditSink(Protocol):
     def record(self, decision: Decision, guard: Guard, args: Mapping[str, Any] | None) -> None: ...
 
 
-def audited(sink: AuditSink, guard: Guard, record_values: bool, denials: Denials) -> Finish:
+def audited(
+    sink: AuditSink, guard: Guard, record_values: bool, denials: Denials,
+    refund: Callable[[Decision], bool] | None = None,
+) -> Finish:
     """The step after each decision that writes it to `sink`. A dry-run `check` decides nothing
     that runs, so only `authorize` (charge) writes; a failed write turns the decision into an
-    `internal_error` denial."""
+    `internal_error` denial, and `refund` gives back what the decision charged."""
 
     def finish(decision: Decision, args: Mapping[str, Any] | None, charge: bool) -> Decision:
         if not charge:
@@ -37,6 +40,11 @@ def audited(sink: AuditSink, guard: Guard, record_values: bool, denials: Denials
             sink.record(decision, guard, args if record_values else None)
         except Exception as exc:
             log.warning("guardrail: audit log write failed: %s", type(exc).__name__)
+            if refund is not None:
+                try:
+                    refund(decision)
+                except Exception as refund_exc:  # the budget stays spent: stricter, never looser
+                    log.warning("guardrail: refund failed: %s", type(refund_exc).__name__)
             return denials.audit_failed(exc, decision)
         return decision
 

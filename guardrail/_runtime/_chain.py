@@ -69,13 +69,14 @@ class Chain:
         if self.mark.reason is None:
             self.mark.reason = reason
 
-    def revocation(self, store: BudgetStore) -> str | None:
+    def revocation(self, store: BudgetStore | None) -> str | None:
         """Why the chain is revoked, or None: the nearest link revoked in this process (even one
-        the store lost), else what the store says. May raise `StoreUnavailable`."""
+        the store lost), else what the store says (without a store: this process only). May
+        raise `StoreUnavailable`."""
         for mark in self._marks:
             if mark.reason is not None:
                 return mark.reason
-        return store.revoked(self.tasks)
+        return None if store is None else store.revoked(self.tasks)
 
     # -- grants -------------------------------------------------------------------------------
 

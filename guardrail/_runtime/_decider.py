@@ -11,14 +11,16 @@ also explains. Whatever goes wrong while deciding denies: `StoreUnavailable` as
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._errors import StoreUnavailable
 from .._outcome import Decision, DenialCode
 from .._policy import Violation, is_finite_number, written
 from .._policy._compiled import CompiledManifest, CompiledTool
-from .._stores import BudgetStore, Charge, Overrun
+from .._stores import BudgetStore, Charge
+from .._stores._protocol import Revoked, refunder, settler
 from ._chain import Chain
 from ._denials import Denials
 
@@ -30,8 +32,8 @@ log = logging.getLogger("guardrail")
 class Decider:
     """Decides calls against a `Chain`, charging its budgets in `store` when asked to."""
 
-    __slots__ = ("_allow_cache", "_chain", "_clock", "_denials", "_fast", "_mark", "_own",
-                 "_revoked", "_store", "_tasks")
+    __slots__ = ("_allow_cache", "_chain", "_charged", "_clock", "_denials", "_fast", "_mark",
+                 "_own", "_refund", "_revoked", "_settle", "_store", "_tasks")
 
     def __init__(
         self, chain: Chain, store: BudgetStore, clock: Callable[[], float], denials: Denials
@@ -46,6 +48,11 @@ class Decider:
         self._mark = chain.mark
         self._revoked = store.revoked
         self._tasks = chain.tasks
+        # One store operation per decision: revocation and charge together (`settle`).
+        self._settle = settler(store)
+        self._refund = refunder(store)
+        # This thread's last charged call (call id, charges), for `refund` right after it.
+        self._charged = threading.local()
         # Decisions are immutable: one allow per granted tool serves every anonymous check.
         self._allow_cache: dict[str, Decision] = {}
 
@@ -84,9 +91,32 @@ class Decider:
         """The full path, every check in order. Raises what the store or a checker raises."""
         chain, denials = self._chain, self._denials
         now = self._clock()
-        reason = chain.revocation(self._store)
+        reason = chain.revocation(None)  # revoked in this process: no need to ask the store
         if reason is not None:
             return denials.revoked(reason, tool, call_id)
+        charges: list[Charge] = []
+        denial = self._local_denial(tool, args, call_id, now, charges)
+        if denial is not None or not charges:
+            # revocation outranks every other denial: one read of the store says
+            reason = self._revoked(chain.tasks)
+            if reason is not None:
+                return denials.revoked(reason, tool, call_id)
+            return denial if denial is not None else Decision(True, tool, call_id)
+        settled = self._settle(chain.tasks, charges, expires_at=chain.expires_ts, commit=charge)
+        if settled is None:
+            if charge and call_id is not None:
+                self._charged.last = (call_id, charges)
+            return Decision(True, tool, call_id)
+        if type(settled) is Revoked:
+            return denials.revoked(settled.reason, tool, call_id)
+        return denials.exhausted(settled, tool, call_id)  # type: ignore[arg-type]
+
+    def _local_denial(
+        self, tool: Any, args: object, call_id: str | None, now: float, charges: list[Charge]
+    ) -> Decision | None:
+        """The first denial the manifests alone give (window, grant, arguments), else None with
+        `charges` filled in."""
+        chain, denials = self._chain, self._denials
         for depth, link in enumerate(chain.links):
             # `not <`: a NaN clock counts as expired.
             if (link.not_before_ts is not None and now < link.not_before_ts) or not (
@@ -95,7 +125,6 @@ class Decider:
                 return denials.outside_window(link, depth, now, tool, call_id)
         if args is None:
             args = {}
-        charges: list[Charge] = []
         for depth, link in enumerate(chain.links):
             compiled = link.tools.get(tool) if isinstance(tool, str) else None
             if compiled is None:
@@ -111,15 +140,16 @@ class Decider:
                 bad = _charges(compiled, link, args, charges)
                 if bad is not None:
                     return denials.violation(bad, depth, tool, call_id)
-        if charges:
-            overrun: Overrun | None
-            if charge:
-                overrun = self._store.consume(charges, expires_at=chain.expires_ts)
-            else:
-                overrun = _peek(self._store, charges)
-            if overrun is not None:
-                return denials.exhausted(overrun, tool, call_id)
-        return Decision(True, tool, call_id)
+        return None
+
+    def refund(self, decision: Decision) -> bool:
+        """Give back what `decision` charged, when it was this thread's last charged call (what
+        an audit log that could not record it needs); True when the store refunded."""
+        last = getattr(self._charged, "last", None)
+        if last is None or last[0] != decision.call_id or not decision.allowed:
+            return False
+        self._charged.last = None
+        return self._refund(last[1], last[0])
 
 
 def _charges(
@@ -129,7 +159,7 @@ def _charges(
     violation."""
     task = link.task
     for scope, limit in compiled.call_scopes:
-        charges.append(Charge(task, scope, 1.0, limit))
+        charges.append(Charge(task, scope, 1, limit))
     for arg, scope, limit in compiled.sum_scopes:
         value = args.get(arg)
         if value is None:
@@ -140,18 +170,5 @@ def _charges(
                 f"{written('sum', {arg: limit})} (a non-negative number)",
             )
         if value > 0:
-            charges.append(Charge(task, scope, float(value), limit))
-    return None
-
-
-def _peek(store: BudgetStore, charges: Sequence[Charge]) -> Overrun | None:
-    """The first charge that would overrun, charging nothing (what `check` reports)."""
-    used = store.used([(c.task, c.scope) for c in charges])
-    totals: dict[tuple[str, str], float] = {}
-    for charge, before in zip(charges, used, strict=True):
-        key = (charge.task, charge.scope)
-        base = totals.get(key, before)
-        if not base + charge.amount <= charge.limit:  # as the stores: NaN never fits
-            return Overrun(charge, base)
-        totals[key] = base + charge.amount
+            charges.append(Charge(task, scope, value, limit))  # as it is: the stores add exactly
     return None

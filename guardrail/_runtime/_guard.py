@@ -119,7 +119,10 @@ class Guard:
             ),
             granted=chain.own.tools, record_values=record_values,
         )
-        finish = audited(audit, self, record_values, denials) if audit is not None else None
+        finish = (
+            audited(audit, self, record_values, denials, self._decider.refund)
+            if audit is not None else None
+        )
         # (tool, args, call_id, charge) -> Decision, measured, audited, failing closed.
         self._decide = self._instruments.measured(self._decider.decide, finish)
         # A tool call: attempts (span, decision, the tool), retried as the grant says.

@@ -8,7 +8,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._memory import MemoryStore, default_store
-from ._protocol import RETENTION_SECONDS, REVOCATION_RETENTION_SECONDS, BudgetStore, Charge, Overrun
+from ._protocol import (
+    RETENTION_SECONDS,
+    REVOCATION_RETENTION_SECONDS,
+    BudgetStore,
+    Charge,
+    Overrun,
+    Revoked,
+    SettlingStore,
+)
 from ._retry import RetryPolicy
 from ._sqlite import SQLiteStore
 from ._url import open_store, redact_url
@@ -25,7 +33,9 @@ __all__ = [
     "Overrun",
     "RedisStore",
     "RetryPolicy",
+    "Revoked",
     "SQLiteStore",
+    "SettlingStore",
     "default_store",
     "open_store",
     "redact_url",

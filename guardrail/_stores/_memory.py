@@ -6,50 +6,92 @@ import threading
 import time
 from collections.abc import Sequence
 
-from ._protocol import RETENTION_SECONDS, Charge, Overrun
+from ._exact import amount_units, limit_units, to_number
+from ._protocol import RETENTION_SECONDS, Charge, Overrun, Revoked
 
 __all__ = ["MemoryStore", "default_store"]
 
 
 class MemoryStore:
-    """A store inside one process, atomic across threads and asyncio tasks."""
+    """A store inside one process, atomic across threads and asyncio tasks (one lock per
+    operation). Sums are exact (integer units, see `guardrail._stores._exact`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._used: dict[tuple[str, str], float] = {}
+        self._used: dict[tuple[str, str], int] = {}
         self._revoked: dict[str, str] = {}
         self._until: dict[str, float] = {}  # task -> when its budget use may be dropped
         self._revoked_until: dict[str, float] = {}  # task -> when its revocation may be dropped
+        self._refunded: dict[str, float] = {}  # call id -> when its refund mark may be dropped
         self._next_sweep = time.time() + 60.0
 
     def consume(self, charges: Sequence[Charge], *, expires_at: float) -> Overrun | None:
         with self._lock:
-            used = self._used
-            pending: dict[tuple[str, str], float] = {}  # a key charged twice in one call adds up
-            for charge in charges:
-                key = (charge.task, charge.scope)
-                before = pending.get(key, used.get(key, 0.0))
-                if not before + charge.amount <= charge.limit:  # also refuses NaN
-                    return Overrun(charge, before)
-                pending[key] = before + charge.amount
-            # Never sooner than the retention from now: an injected or skewed clock may put
-            # expires_at in the past while the guard still treats the budget as live.
-            keep = max(expires_at, time.time()) + RETENTION_SECONDS
-            for charge in charges:
-                key = (charge.task, charge.scope)
-                used[key] = used.get(key, 0.0) + charge.amount
-                if self._until.get(charge.task, 0.0) < keep:
-                    self._until[charge.task] = keep
-            self._maybe_sweep()
+            return self._charge(charges, expires_at, True)
+
+    def settle(
+        self, tasks: Sequence[str], charges: Sequence[Charge], *, expires_at: float, commit: bool
+    ) -> Revoked | Overrun | None:
+        with self._lock:
+            if self._revoked:
+                for task in tasks:
+                    reason = self._revoked.get(task)
+                    if reason is not None:
+                        return Revoked(reason)
+            return self._charge(charges, expires_at, commit) if charges else None
+
+    def _charge(self, charges: Sequence[Charge], expires_at: float, commit: bool) -> Overrun | None:
+        # Called with the lock held.
+        used = self._used
+        pending: dict[tuple[str, str], int] = {}  # a key charged twice in one call adds up
+        for charge in charges:
+            key = (charge.task, charge.scope)
+            before = pending.get(key)
+            if before is None:
+                before = used.get(key, 0)
+            amount, limit = amount_units(charge.amount), limit_units(charge.limit)
+            if amount is None or limit is None or before + amount > limit:  # NaN never fits
+                return Overrun(charge, to_number(before))
+            pending[key] = before + amount
+        if not commit:
             return None
+        # Never sooner than the retention from now: an injected or skewed clock may put
+        # expires_at in the past while the guard still treats the budget as live.
+        keep = max(expires_at, time.time()) + RETENTION_SECONDS
+        used.update(pending)
+        for task, _ in pending:
+            if self._until.get(task, 0.0) < keep:
+                self._until[task] = keep
+        self._maybe_sweep()
+        return None
+
+    def refund(self, charges: Sequence[Charge], *, call_id: str) -> bool:
+        with self._lock:
+            if call_id in self._refunded:
+                return False
+            keep = time.time() + RETENTION_SECONDS
+            for charge in charges:
+                key = (charge.task, charge.scope)
+                amount = amount_units(charge.amount)
+                if amount is None or key not in self._used:
+                    continue
+                self._used[key] = max(0, self._used[key] - amount)
+                keep = max(keep, self._until.get(charge.task, 0.0))
+            self._refunded[call_id] = keep
+            return True
 
     def used(self, keys: Sequence[tuple[str, str]]) -> list[float]:
         used = self._used
-        return [used.get(key, 0.0) for key in keys]
+        return [to_number(used.get(key, 0)) for key in keys]
 
     def usage(self, task: str) -> dict[str, float]:
         with self._lock:
-            return {scope: v for (t, scope), v in self._used.items() if t == task}
+            return {scope: to_number(v) for (t, scope), v in self._used.items() if t == task}
+
+    def tasks(self) -> list[str]:
+        """Every task with budget use or a revocation."""
+        with self._lock:
+            return sorted({t for t, _ in self._used} | set(self._revoked))
 
     def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
         with self._lock:
@@ -87,6 +129,8 @@ class MemoryStore:
         for task in [t for t, until in self._revoked_until.items() if until < now]:
             self._revoked.pop(task, None)
             del self._revoked_until[task]
+        for call_id in [c for c, until in self._refunded.items() if until < now]:
+            del self._refunded[call_id]
 
     def __repr__(self) -> str:
         return f"MemoryStore(tasks={len({t for t, _ in self._used})})"

@@ -3,14 +3,33 @@
 The protocol is deliberately small and multi-key: one `consume` charges every budget that applies
 to a call (task calls, tool calls, sum budgets, and those of every ancestor in a delegation chain)
 all together or not at all.
+
+Two optional methods make a decision one store operation (one Redis round trip, one SQLite
+transaction) and give budget back; a guard prefers them and falls back on the required methods
+for a store that lacks them (see `settler` and `refunder`), so a `BudgetStore` written before
+them keeps working:
+
+- ``settle(tasks, charges, *, expires_at, commit)``: the revocation check and the charge (or,
+  without ``commit``, the read-only check) in one atomic step. Returns `Revoked`, an `Overrun`,
+  or None when the call fits (and, with ``commit``, is charged).
+- ``refund(charges, *, call_id)``: give back what a call was charged, once per ``call_id``
+  however often it is asked (returns whether this call refunded). Use never drops below zero.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
-__all__ = ["RETENTION_SECONDS", "REVOCATION_RETENTION_SECONDS", "BudgetStore", "Charge", "Overrun"]
+from ._exact import amount_units, limit_units, to_number
+
+__all__ = [
+    "RETENTION_SECONDS", "REVOCATION_RETENTION_SECONDS", "BudgetStore", "Charge", "Overrun",
+    "Refund", "Revoked", "Settle", "SettlingStore", "peek", "refunder", "settler",
+]  # fmt: skip
+
+log = logging.getLogger("guardrail")
 
 # Budget use is dropped this long after the manifest it belongs to has expired.
 RETENTION_SECONDS = 3600.0
@@ -25,7 +44,7 @@ class Charge(NamedTuple):
 
     task: str
     scope: str  # "calls", "sum.<arg>", "tools.<tool>.calls", "tools.<tool>.sum.<arg>"
-    amount: float
+    amount: float  # an int stays an int: the stores add exactly (see `_exact`)
     limit: float
 
 
@@ -61,3 +80,80 @@ class BudgetStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class Revoked(NamedTuple):
+    """A settle that found one of the tasks revoked: nothing was charged."""
+
+    reason: str
+
+
+class SettlingStore(BudgetStore, Protocol):
+    """A store with the optional one-step methods (every built-in store)."""
+
+    def settle(
+        self, tasks: Sequence[str], charges: Sequence[Charge], *, expires_at: float, commit: bool
+    ) -> Revoked | Overrun | None:
+        """Revoked, else the first overrun, else None; with `commit`, charged atomically."""
+        ...
+
+    def refund(self, charges: Sequence[Charge], *, call_id: str) -> bool:
+        """Give `charges` back once per `call_id`; True when this call refunded."""
+        ...
+
+
+Settle = Callable[..., "Revoked | Overrun | None"]
+Refund = Callable[[Sequence[Charge], str], bool]
+
+
+def settler(store: BudgetStore) -> Settle:
+    """``store.settle`` when the store has it; else the same answer from ``revoked`` and then
+    ``consume`` (or ``used``): two operations, as a store written before ``settle`` needs."""
+    method = getattr(store, "settle", None)
+    if callable(method):
+        return method  # type: ignore[no-any-return]
+
+    def settle(
+        tasks: Sequence[str], charges: Sequence[Charge], *, expires_at: float, commit: bool
+    ) -> Revoked | Overrun | None:
+        reason = store.revoked(tasks)
+        if reason is not None:
+            return Revoked(reason)
+        if not charges:
+            return None
+        if commit:
+            return store.consume(charges, expires_at=expires_at)
+        return peek(charges, store.used([(c.task, c.scope) for c in charges]))
+
+    return settle
+
+
+def refunder(store: BudgetStore) -> Refund:
+    """``store.refund`` when the store has it; else a refund that gives nothing back (the budget
+    stays spent: stricter, never looser), logged."""
+    method = getattr(store, "refund", None)
+    if callable(method):
+        return lambda charges, call_id: bool(method(charges, call_id=call_id))
+
+    def refund(charges: Sequence[Charge], call_id: str) -> bool:
+        log.warning("guardrail: %s has no refund(); call %s stays charged", type(store).__name__, call_id)
+        return False
+
+    return refund
+
+
+def peek(charges: Sequence[Charge], used: Sequence[float]) -> Overrun | None:
+    """The first charge that would overrun given what each has ``used``, charging nothing."""
+    totals: dict[tuple[str, str], int] = {}
+    for charge, before in zip(charges, used, strict=True):
+        key = (charge.task, charge.scope)
+        base = totals.get(key)
+        if base is None:
+            base = amount_units(before)
+            if base is None:
+                return Overrun(charge, before)
+        amount, limit = amount_units(charge.amount), limit_units(charge.limit)
+        if amount is None or limit is None or base + amount > limit:
+            return Overrun(charge, to_number(base))
+        totals[key] = base + amount
+    return None

@@ -1,14 +1,17 @@
 """A budget store in Redis: shared by every process and machine of a fleet.
 
-A consume is one Lua script over every key it touches, so Redis runs it atomically: it reads
-every counter, and only if every charge fits does it write any (all charged or none). Counters
-are kept as the exact decimal form of a double (``%.17g``), so sum budgets add exactly as
-Python floats do and every store reaches the same decision on the same charges.
+A decision is one Lua script over every key it touches (one round trip), so Redis runs it
+atomically: it reads the revocations of the tasks and every counter, and only if no task is
+revoked and every charge fits does it write any (all charged or none). Counters are exact:
+integer units of 10**-9 kept as decimal strings (``#`` and the digits) and added digit by digit
+when they outgrow a double's exact range, so every store reaches the same decision on the same
+charges. (A counter written by an earlier version, a plain double, is read rounded up.)
 
 Keys (``prefix`` defaults to ``guardrail``)::
 
-    {prefix}:usage:{task}     hash scope -> used
+    {prefix}:usage:{task}     hash scope -> used (units)
     {prefix}:revoked:{task}   string: the reason
+    {prefix}:refund:{call}    string: a refund was made for this call id
 
 Both expire ``grace`` seconds after the manifest's ``expires_at`` (and never sooner than ``grace``
 after the last write), so nothing is left behind. A revocation whose expiry is not known (the
@@ -26,6 +29,7 @@ For the charges to survive a Redis restart, run Redis with persistence (``append
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,8 +38,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ._exact import amount_units, limit_units, to_number
 from ._persistent import PersistentStore, checked_expiry
-from ._protocol import RETENTION_SECONDS, Charge, Overrun
+from ._protocol import RETENTION_SECONDS, Charge, Overrun, Revoked
 from ._retry import RetryPolicy
 
 __all__ = ["RedisStore"]
@@ -57,19 +62,75 @@ local function keep_until(key, pttl, now_ms, drop_ms)
 end
 """
 
-# KEYS[i]: the usage hash of charge i. ARGV[1]: expires_at (s), ARGV[2]: grace (s), then
-# scope, amount, limit for every charge. Reads everything before writing anything, so an error
-# (a key of the wrong type, say) leaves no partial charge behind.
-_CONSUME = _LUA_EXPIRY + """
-local now_ms, drop_ms = deadline(tonumber(ARGV[1]), tonumber(ARGV[2]))
+# Exact arithmetic on non-negative integers written as decimal digit strings without leading
+# zeros. Up to 15 digits a double is exact (sums stay below 2**53): the fast path.
+_LUA_DIGITS = """
+local function cmp(a, b)
+  if #a ~= #b then if #a < #b then return -1 else return 1 end end
+  for k = 1, #a do
+    local x, y = string.byte(a, k), string.byte(b, k)
+    if x ~= y then if x < y then return -1 else return 1 end end
+  end
+  return 0
+end
+local function trim(digits)
+  local s = table.concat(digits):gsub('^0+', '')
+  if s == '' then return '0' end
+  return s
+end
+local function add(a, b)
+  if #a < 16 and #b < 16 then return string.format('%.0f', tonumber(a) + tonumber(b)) end
+  local out, i, j, carry = {}, #a, #b, 0
+  local n = math.max(i, j) + 1
+  for k = n, 1, -1 do
+    local d = carry
+    if i > 0 then d = d + string.byte(a, i) - 48; i = i - 1 end
+    if j > 0 then d = d + string.byte(b, j) - 48; j = j - 1 end
+    if d >= 10 then out[k] = d - 10; carry = 1 else out[k] = d; carry = 0 end
+  end
+  return trim(out)
+end
+local function sub(a, b)
+  if cmp(a, b) <= 0 then return '0' end
+  if #a < 16 then return string.format('%.0f', tonumber(a) - tonumber(b)) end
+  local out, i, j, borrow = {}, #a, #b, 0
+  for k = #a, 1, -1 do
+    local d = string.byte(a, i) - 48 - borrow
+    i = i - 1
+    if j > 0 then d = d - (string.byte(b, j) - 48); j = j - 1 end
+    if d < 0 then out[k] = d + 10; borrow = 1 else out[k] = d; borrow = 0 end
+  end
+  return trim(out)
+end
+local function units(raw)
+  if not raw then return '0' end
+  if string.byte(raw, 1) == 35 then return string.sub(raw, 2) end
+  local old = tonumber(raw)
+  if old == nil or old ~= old or old < 0 then error('guardrail: unreadable budget counter') end
+  return string.format('%.0f', math.ceil(old * 1000000000))
+end
+"""
+
+# KEYS: the revocation keys of the ARGV[1] tasks, then the usage hashes the charges name.
+# ARGV[1]: the number of tasks, ARGV[2]: expires_at (s), ARGV[3]: grace (s), ARGV[4]: '1' to
+# charge, '' to only check; then one argument per charge, "KEY AMOUNT LIMIT SCOPE" (the index
+# of its usage hash among KEYS, units; a LIMIT of '-' never fits; the scope last, as it may hold
+# spaces): one argument each keeps the client's encoding short. Reads everything before writing
+# anything, so an error (a key of the wrong type, say) leaves no partial charge behind. Returns
+# 0 (fits, charged when asked), {1, index, used} (an overrun), or {2, reason} (revoked).
+_SETTLE = _LUA_EXPIRY + _LUA_DIGITS + """
+local ntasks = tonumber(ARGV[1])
+if ntasks > 0 then
+  local reasons = redis.call('MGET', unpack(KEYS, 1, ntasks))
+  for t = 1, ntasks do
+    if reasons[t] then return {2, reasons[t]} end
+  end
+end
 local pending = {}
 local order = {}
-for i = 1, #KEYS do
-  local key = KEYS[i]
-  local base = 2 + (i - 1) * 3
-  local scope = ARGV[base + 1]
-  local amount = tonumber(ARGV[base + 2])
-  local limit = tonumber(ARGV[base + 3])
+for i = 5, #ARGV do
+  local k, amount, limit, scope = string.match(ARGV[i], '^(%d+) (%d+) ([%d%-]+) (.*)$')
+  local key = KEYS[tonumber(k)]
   local fields = pending[key]
   if fields == nil then
     fields = {}
@@ -77,25 +138,48 @@ for i = 1, #KEYS do
     order[#order + 1] = key
   end
   local used = fields[scope]
-  if used == nil then
-    local raw = redis.call('HGET', key, scope)
-    if raw then used = tonumber(raw) else used = 0 end
+  if used == nil then used = units(redis.call('HGET', key, scope)) end
+  local total = add(used, amount)
+  if limit == '-' or cmp(total, limit) > 0 then
+    return {1, i - 4, used}
   end
-  if not (used + amount <= limit) then
-    return {i, string.format('%.17g', used)}
-  end
-  fields[scope] = used + amount
+  fields[scope] = total
 end
+if ARGV[4] == '' or #order == 0 then return 0 end
+local now_ms, drop_ms = deadline(tonumber(ARGV[2]), tonumber(ARGV[3]))
 for _, key in ipairs(order) do
   local args = {}
   for scope, used in pairs(pending[key]) do
     args[#args + 1] = scope
-    args[#args + 1] = string.format('%.17g', used)
+    args[#args + 1] = '#' .. used
   end
   redis.call('HSET', key, unpack(args))
   keep_until(key, redis.call('PTTL', key), now_ms, drop_ms)
 end
 return 0
+"""
+
+# KEYS[1]: the refund mark of the call, then the usage hash of every charge. ARGV[1]: grace (s),
+# then scope, amount (units) for every charge. Returns 1 when it refunded, 0 when this call id
+# was refunded before. The mark lives as long as the longest-lived counter it gave to.
+_REFUND = _LUA_DIGITS + """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', math.floor(tonumber(ARGV[1]) * 1000) + 1) then
+  return 0
+end
+local longest = redis.call('PTTL', KEYS[1])
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  local scope = ARGV[2 + (i - 2) * 2]
+  local amount = ARGV[3 + (i - 2) * 2]
+  local raw = redis.call('HGET', key, scope)
+  if raw then
+    redis.call('HSET', key, scope, '#' .. sub(units(raw), amount))
+    local pttl = redis.call('PTTL', key)
+    if pttl > longest then longest = pttl end
+  end
+end
+redis.call('PEXPIRE', KEYS[1], longest)
+return 1
 """
 
 # KEYS[1]: the revocation key. ARGV: reason, expires_at ('' when unknown), grace.
@@ -164,9 +248,12 @@ class RedisStore(PersistentStore):
             raise TypeError(
                 f"RedisStore needs a redis:// URL or a redis.Redis client, got {type(url_or_client).__name__}"
             )
-        self._consume_script = self.client.register_script(_CONSUME)
+        self._settle_script = self.client.register_script(_SETTLE)
+        self._trips = _SharedTrips(self.client, self._settle_script, wait=4 * socket_timeout + 1.0)
+        self._refund_script = self.client.register_script(_REFUND)
         self._revoke_script = self.client.register_script(_REVOKE)
         self._label = f"Redis store {self._where}"
+        self._grace = _num(self.grace)
 
     def __repr__(self) -> str:
         return f"RedisStore({self._where!r}, prefix={self.prefix!r})"
@@ -179,21 +266,55 @@ class RedisStore(PersistentStore):
 
     # --- the BudgetStore protocol ------------------------------------------------------
 
+    def refund_key(self, call_id: str) -> str:
+        return f"{self.prefix}:refund:{call_id}"
+
+    # --- the BudgetStore protocol ------------------------------------------------------
+
     def consume(self, charges: Sequence[Charge], *, expires_at: float) -> Overrun | None:
-        charges = list(charges)
-        if not charges:
+        result = self.settle((), charges, expires_at=expires_at, commit=True)
+        assert not isinstance(result, Revoked)  # no task asked about
+        return result
+
+    def settle(
+        self, tasks: Sequence[str], charges: Sequence[Charge], *, expires_at: float, commit: bool
+    ) -> Revoked | Overrun | None:
+        """Revocation and charge in one script, one round trip (see `_protocol`)."""
+        tasks, charges = list(tasks), list(charges)
+        if not charges and not tasks:
             return None
         expires_at = checked_expiry(expires_at)
-        keys = [self.usage_key(charge.task) for charge in charges]
-        args: list[Any] = [_num(min(expires_at, 1e13)), _num(self.grace)]
+        prefix = self.prefix
+        keys = [f"{prefix}:revoked:{task}" for task in tasks]
+        index: dict[str, int] = {}  # task -> its usage hash's position in KEYS (1-based)
+        args: list[Any] = [len(tasks), _num(min(expires_at, 1e13)), self._grace, "1" if commit else ""]
         for charge in charges:
-            args += [charge.scope, _num(float(charge.amount)), _num(float(charge.limit))]
-
-        result = self._run(lambda: self._consume_script(keys=keys, args=args), "consume")
+            k = index.get(charge.task)
+            if k is None:
+                keys.append(f"{prefix}:usage:{charge.task}")
+                k = index[charge.task] = len(keys)
+            amount, limit = amount_units(charge.amount), limit_units(charge.limit)
+            if amount is None or limit is None or limit < 0:
+                args.append(f"{k} 0 - {charge.scope}")  # never fits
+            else:
+                args.append(f"{k} {amount} {limit} {charge.scope}")
+        result = self._run(lambda: self._trips.run(keys, args), "settle")
         if result == 0:
             return None
-        index, used = result
-        return Overrun(charges[int(index) - 1], float(used))
+        if int(result[0]) == 2:
+            return Revoked(_text(result[1]))
+        return Overrun(charges[int(result[1]) - 1], to_number(int(result[2])))
+
+    def refund(self, charges: Sequence[Charge], *, call_id: str) -> bool:
+        """Give a call's charges back, once per ``call_id`` (one script, atomic)."""
+        keys = [self.refund_key(call_id)]
+        args: list[Any] = [self._grace]
+        for charge in charges:
+            amount = amount_units(charge.amount)
+            if amount is not None:
+                keys.append(self.usage_key(charge.task))
+                args += [charge.scope, amount]
+        return bool(self._run(lambda: self._refund_script(keys=keys, args=args), "refund"))
 
     def used(self, keys: Sequence[tuple[str, str]]) -> list[float]:
         keys = [(task, scope) for task, scope in keys]
@@ -206,11 +327,24 @@ class RedisStore(PersistentStore):
                 pipe.hget(self.usage_key(task), scope)
             return pipe.execute()
 
-        return [0.0 if value is None else float(value) for value in self._run(read, "used")]
+        return [_used(value) for value in self._run(read, "used")]
 
     def usage(self, task: str) -> dict[str, float]:
         raw: dict[Any, Any] = self._run(lambda: self.client.hgetall(self.usage_key(task)), "usage")
-        return {_text(scope): float(used) for scope, used in raw.items()}
+        return {_text(scope): _used(used) for scope, used in raw.items()}
+
+    def tasks(self) -> list[str]:
+        """Every task with budget use or a revocation (a SCAN over the prefix)."""
+
+        def scan() -> list[str]:
+            found: set[str] = set()
+            for kind in ("usage", "revoked"):
+                start = f"{self.prefix}:{kind}:"
+                for key in self.client.scan_iter(match=_glob_escape(start) + "*", count=1000):
+                    found.add(_text(key)[len(start) :])
+            return sorted(found)
+
+        return self._run(scan, "tasks")
 
     def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
         end = "" if expires_at is None else _num(min(checked_expiry(expires_at), 1e13))
@@ -242,6 +376,18 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+def _used(value: Any) -> float:
+    """A counter as a number: ``#`` and integer units, or a double an earlier version wrote."""
+    if value is None:
+        return 0.0
+    text = _text(value)
+    return to_number(int(text[1:])) if text.startswith("#") else float(text)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
@@ -255,3 +401,89 @@ def _describe(url: str) -> str:
     port = parts.port or 6379
     db = parts.path.lstrip("/") or "0"
     return f"{parts.scheme}://{host}:{port}/{db}"
+
+
+class _Pending:
+    __slots__ = ("args", "done", "error", "keys", "lead", "result")
+
+    def __init__(self, keys: list[str], args: list[Any]) -> None:
+        self.keys, self.args = keys, args
+        self.done = threading.Event()
+        self.lead = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class _SharedTrips:
+    """Decisions of concurrent threads share a round trip: while one thread's script is on the
+    wire, the others queue theirs, and the next thread sends everything queued as one pipeline
+    (``transaction=False``). Each script is still its own atomic step, in its own right; only
+    the trip is shared. A lone thread sends its script directly, as before."""
+
+    def __init__(self, client: redis.Redis, script: Any, *, wait: float) -> None:
+        self._client, self._script, self._wait = client, script, wait
+        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._sending = False
+
+    def run(self, keys: list[str], args: list[Any]) -> Any:
+        with self._lock:
+            alone = not self._sending
+            if alone:
+                self._sending = True
+            else:
+                me = _Pending(keys, args)
+                self._queue.append(me)
+        if alone:
+            try:
+                return self._script(keys=keys, args=args)
+            finally:
+                self._hand_over()
+        while not me.done.wait(self._wait):
+            with self._lock:
+                if me in self._queue and not me.lead:  # never sent: give up, retry on our own
+                    self._queue.remove(me)
+                    raise redis.TimeoutError("no turn for a shared round trip in time")
+            # on the wire with another thread's trip, which ends by the socket timeout
+        if me.lead:  # our turn to send what has queued (ourselves included)
+            self._send()
+        if me.error is not None:
+            raise me.error
+        return me.result
+
+    def _send(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for item in batch:
+                pipe.evalsha(self._script.sha, len(item.keys), *item.keys, *item.args)
+            results = pipe.execute(raise_on_error=False)
+            for item, result in zip(batch, results, strict=True):
+                if isinstance(result, redis.exceptions.NoScriptError):  # a restarted server
+                    try:
+                        item.result = self._script(keys=item.keys, args=item.args)
+                    except BaseException as exc:
+                        item.error = exc
+                elif isinstance(result, BaseException):
+                    item.error = result
+                else:
+                    item.result = result
+        except BaseException as exc:
+            for item in batch:
+                if item.result is None and item.error is None:
+                    item.error = exc
+        finally:
+            self._hand_over()
+            for item in batch:
+                item.done.set()
+
+    def _hand_over(self) -> None:
+        """After a trip: the first queued thread sends next, or nobody is sending."""
+        with self._lock:
+            if self._queue:
+                first = self._queue[0]
+                first.lead = True
+                first.done.set()
+            else:
+                self._sending = False

@@ -10,6 +10,16 @@ The file must live on a local filesystem (SQLite's locking is not reliable over 
 With the default ``synchronous="normal"`` a committed charge survives the process crashing or
 being restarted; ``synchronous="full"`` also survives the machine losing power, at the cost of an
 fsync per decision.
+
+Creating the database is explicit (``create=True``, ``?create=1`` in a URL, or
+``guardrail store init URL``): a store refuses to open a file that does not exist, so a deleted or
+mistyped database never turns silently into a fresh, empty budget. A running store checks before
+every operation that its file is still the one it opened (device and inode) and fails closed
+with ``StoreUnavailable`` once it was deleted or replaced.
+
+Sums are kept exact, as decimal strings of integer units (see ``_exact``). ``retry.deadline``
+bounds a whole operation, waits for another process's write lock included: each attempt waits
+for the lock at most ``timeout`` and never past the deadline.
 """
 
 from __future__ import annotations
@@ -18,30 +28,41 @@ import contextlib
 import math
 import os
 import sqlite3
+import stat
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import quote
 
 from .._errors import StoreUnavailable
+from ._exact import amount_units, limit_units, to_number
 from ._persistent import PersistentStore, checked_expiry
-from ._protocol import RETENTION_SECONDS, Charge, Overrun
+from ._protocol import RETENTION_SECONDS, Charge, Overrun, Revoked
 from ._retry import RetryPolicy
 
 __all__ = ["SQLiteStore"]
 
-SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+# 1: use as REAL. 2: use as exact integer units in TEXT (guardrail_units), refund marks.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS guardrail_usage (
+CREATE TABLE IF NOT EXISTS guardrail_units (
     task TEXT NOT NULL,
     scope TEXT NOT NULL,
-    used REAL NOT NULL,
+    units TEXT NOT NULL,
     drop_after REAL NOT NULL,
     PRIMARY KEY (task, scope)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS guardrail_usage_drop_after ON guardrail_usage (drop_after);
+CREATE INDEX IF NOT EXISTS guardrail_units_drop_after ON guardrail_units (drop_after);
+CREATE TABLE IF NOT EXISTS guardrail_refunds (
+    call_id TEXT NOT NULL PRIMARY KEY,
+    drop_after REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS guardrail_revoked (
     task TEXT NOT NULL PRIMARY KEY,
     reason TEXT NOT NULL,
@@ -51,10 +72,10 @@ CREATE TABLE IF NOT EXISTS guardrail_revoked (
 CREATE INDEX IF NOT EXISTS guardrail_revoked_drop_after ON guardrail_revoked (drop_after);
 """
 
-_SELECT_USED = "SELECT used FROM guardrail_usage WHERE task = ? AND scope = ?"
+_SELECT_USED = "SELECT units FROM guardrail_units WHERE task = ? AND scope = ?"
 _UPSERT_USED = (
-    "INSERT INTO guardrail_usage (task, scope, used, drop_after) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (task, scope) DO UPDATE SET used = excluded.used, "
+    "INSERT INTO guardrail_units (task, scope, units, drop_after) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (task, scope) DO UPDATE SET units = excluded.units, "
     "drop_after = max(drop_after, excluded.drop_after)"
 )
 # A revocation without an end (NULL) stays; one with an end keeps the later of the two ends.
@@ -86,24 +107,31 @@ class _Connection:
         self.close()
 
 
+class _Gone(sqlite3.DatabaseError):
+    """The database file was deleted or replaced under a running store: fatal, fail closed."""
+
+
 class SQLiteStore(PersistentStore):
     """Budget store in a SQLite database file (see the module docstring).
 
-    ``timeout`` is SQLite's busy timeout: how long one attempt waits for another writer.
-    ``grace`` is how long (seconds) budgets and revocations are kept after the manifest's
-    ``expires_at`` before they are purged. ``retry`` bounds the retries of a failing attempt; when
-    they run out the method raises ``StoreUnavailable``.
+    ``create`` makes the database when the file does not exist yet; without it a missing file
+    raises ``StoreUnavailable``. ``timeout`` is SQLite's busy timeout: the longest one attempt
+    waits for another writer (never past ``retry.deadline``). ``grace`` is how long (seconds)
+    budgets and revocations are kept after the manifest's ``expires_at`` before they are purged.
+    ``retry`` bounds the retries of a failing attempt; when they run out the method raises
+    ``StoreUnavailable``.
     """
 
     # Lock timeouts, I/O errors, a file that cannot be opened right now: worth another try.
     transient = (sqlite3.OperationalError,)
-    # A corrupt or foreign file and the like: give up at once (still fail closed).
+    # A corrupt, foreign, deleted or replaced file and the like: give up at once (fail closed).
     fatal = (sqlite3.DatabaseError,)
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         *,
+        create: bool = False,
         timeout: float = 5.0,
         synchronous: str = "normal",
         grace: float = RETENTION_SECONDS,
@@ -127,19 +155,54 @@ class SQLiteStore(PersistentStore):
         self._local = threading.local()
         self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._registry_lock = threading.Lock()
+        self._identity: tuple[int, int] | None = None
+        if not create and not self.path.exists():
+            raise StoreUnavailable(
+                f"{self._label}: no database at {str(self.path.absolute())!r}; create it once with "
+                f"`guardrail store init sqlite:///{self.path}` (or add ?create=1 to the URL)"
+            )
+        self._create = create
         self._run(self._init_schema, "open")
+        self._identity = self._stat()
+        self._create = False  # every later connection opens the file that now exists, or fails
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
 
     # --- connections -------------------------------------------------------------------
 
+    def _stat(self) -> tuple[int, int]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise _Gone(f"the database file {str(self.path)!r} was deleted") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise _Gone(f"{str(self.path)!r} is not a regular file")
+        return (st.st_dev, st.st_ino)
+
+    def _run(self, fn: Callable[[], T], what: str) -> T:
+        # The deadline of this operation, which every attempt's lock wait respects.
+        self._local.end = time.monotonic() + self.retry.deadline
+        return super()._run(fn, what)
+
+    def _wait(self) -> float:
+        """How long this attempt may wait for the write lock: the timeout, within the deadline."""
+        end: float | None = getattr(self._local, "end", None)
+        if end is None:
+            return self._timeout
+        return max(0.001, min(self._timeout, end - time.monotonic()))
+
     def _conn(self) -> sqlite3.Connection:
+        if self._identity is not None and self._stat() != self._identity:
+            raise _Gone(f"the database file {str(self.path)!r} was replaced")
         holder: _Connection | None = getattr(self._local, "holder", None)
         if holder is not None and holder.pid == os.getpid():
             return holder.conn
+        # mode=rw never creates a file: only the opening store may, and only with create=True
+        mode = "rwc" if self._create else "rw"
         conn = sqlite3.connect(
-            self.path,
+            f"file:{quote(str(self.path.absolute()))}?mode={mode}",
+            uri=True,
             timeout=self._timeout,
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
             check_same_thread=False,  # close() may run on another thread
@@ -177,6 +240,13 @@ class SQLiteStore(PersistentStore):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if version == 1:  # use kept as REAL: carried over, rounded up (stricter)
+                rows = conn.execute("SELECT task, scope, used, drop_after FROM guardrail_usage").fetchall()
+                conn.executemany(
+                    _UPSERT_USED,
+                    [(t, sc, str(amount_units(float(u)) or 0), d) for t, sc, u, d in rows],
+                )
+                conn.execute("DROP TABLE guardrail_usage")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
 
@@ -186,27 +256,49 @@ class SQLiteStore(PersistentStore):
         charges = list(charges)
         if not charges:
             return None
-        return self._run(lambda: self._consume(charges, float(expires_at)), "consume")
+        expires_at = float(expires_at)
+        result = self._run(lambda: self._settle([], charges, expires_at, True), "consume")
+        assert not isinstance(result, Revoked)  # no task asked about
+        return result
 
-    def _consume(self, charges: list[Charge], expires_at: float) -> Overrun | None:
+    def settle(
+        self, tasks: Sequence[str], charges: Sequence[Charge], *, expires_at: float, commit: bool
+    ) -> Revoked | Overrun | None:
+        """Revocation and charge in one transaction (see `guardrail._stores._protocol`)."""
+        tasks, charges, expires_at = list(tasks), list(charges), float(expires_at)
+        return self._run(lambda: self._settle(tasks, charges, expires_at, commit), "settle")
+
+    def _settle(
+        self, tasks: list[str], charges: list[Charge], expires_at: float, commit: bool
+    ) -> Revoked | Overrun | None:
         conn = self._conn()
         now = time.time()
         drop_after = _drop_after(expires_at, now, self.grace)
-        with self._transaction(conn):
-            pending: dict[tuple[str, str], float] = {}
+        write = commit and bool(charges)
+        with self._transaction(conn, write=write):
+            if tasks:
+                marks = ", ".join("?" * len(tasks))
+                rows = dict(conn.execute(
+                    f"SELECT task, reason FROM guardrail_revoked WHERE task IN ({marks})", tasks
+                ))
+                for task in tasks:
+                    if task in rows:
+                        return Revoked(str(rows[task]))
+            pending: dict[tuple[str, str], int] = {}
             for charge in charges:
                 key = (charge.task, charge.scope)
                 used = pending.get(key)
                 if used is None:
-                    row = conn.execute(_SELECT_USED, key).fetchone()
-                    used = 0.0 if row is None else float(row[0])
-                new = used + charge.amount
-                if not new <= charge.limit:  # also refuses NaN
-                    return Overrun(charge, used)  # the transaction rolls back: nothing charged
-                pending[key] = new
+                    used = _read_units(conn, key)
+                amount, limit = amount_units(charge.amount), limit_units(charge.limit)
+                if amount is None or limit is None or used + amount > limit:  # NaN never fits
+                    return Overrun(charge, to_number(used))  # rolled back: nothing charged
+                pending[key] = used + amount
+            if not write:
+                return None
             conn.executemany(
                 _UPSERT_USED,
-                [(task, scope, used, drop_after) for (task, scope), used in pending.items()],
+                [(task, scope, str(used), drop_after) for (task, scope), used in pending.items()],
             )
             if now >= self._next_purge:
                 self._purge(conn, now)
@@ -214,16 +306,61 @@ class SQLiteStore(PersistentStore):
             conn.execute("COMMIT")
         return None
 
+    def refund(self, charges: Sequence[Charge], *, call_id: str) -> bool:
+        """Give a call's charges back, once per ``call_id`` (one transaction)."""
+        charges = list(charges)
+
+        def write() -> bool:
+            conn = self._conn()
+            with self._transaction(conn):
+                now = time.time()
+                marked = conn.execute(
+                    "INSERT OR IGNORE INTO guardrail_refunds (call_id, drop_after) VALUES (?, ?)",
+                    (call_id, now + self.grace),
+                ).rowcount
+                if not marked:
+                    return False  # refunded before: rolled back
+                keep = now + self.grace
+                for charge in charges:
+                    key = (charge.task, charge.scope)
+                    amount = amount_units(charge.amount)
+                    row = conn.execute(
+                        "SELECT units, drop_after FROM guardrail_units WHERE task = ? AND scope = ?", key
+                    ).fetchone()
+                    if amount is None or row is None:
+                        continue
+                    left = max(0, int(row[0]) - amount)
+                    conn.execute(
+                        "UPDATE guardrail_units SET units = ? WHERE task = ? AND scope = ?", (str(left), *key)
+                    )
+                    keep = max(keep, float(row[1]))
+                # the mark lives as long as the use it gave back could
+                conn.execute("UPDATE guardrail_refunds SET drop_after = ? WHERE call_id = ?", (keep, call_id))
+                conn.execute("COMMIT")
+                return True
+
+        return self._run(write, "refund")
+
     @contextlib.contextmanager
-    def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
-        """A write transaction: ``BEGIN IMMEDIATE`` takes SQLite's write lock (waiting up to the
-        busy timeout for other processes); threads of this process queue on a lock first, since
-        SQLite's busy handler polls and can starve a thread under sustained contention. Rolled
-        back unless the body commits."""
+    def _transaction(self, conn: sqlite3.Connection, *, write: bool = True) -> Iterator[None]:
+        """A transaction, rolled back unless the body commits. A write transaction
+        (``BEGIN IMMEDIATE``) takes SQLite's write lock, waiting at most `_wait()` for other
+        processes; threads of this process queue on a lock first, since SQLite's busy handler
+        polls and can starve a thread under sustained contention. A read transaction
+        (``BEGIN``) sees one snapshot and never waits (WAL)."""
+        if not write:
+            conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                _rollback(conn)
+            return
+        wait = self._wait()
         lock = _write_lock(self._lock_key)
-        if not lock.acquire(timeout=self._timeout):
+        if not lock.acquire(timeout=wait):
             raise sqlite3.OperationalError("database is locked (by another thread of this process)")
         try:
+            conn.execute(f"PRAGMA busy_timeout = {max(1, int(wait * 1000))}")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
@@ -237,20 +374,27 @@ class SQLiteStore(PersistentStore):
 
         def read() -> list[float]:
             conn = self._conn()
-            out = []
-            for key in keys:
-                row = conn.execute(_SELECT_USED, key).fetchone()
-                out.append(0.0 if row is None else float(row[0]))
-            return out
+            return [to_number(_read_units(conn, key)) for key in keys]
 
         return self._run(read, "used")
 
     def usage(self, task: str) -> dict[str, float]:
         def read() -> dict[str, float]:
-            rows = self._conn().execute("SELECT scope, used FROM guardrail_usage WHERE task = ?", (task,))
-            return {scope: float(used) for scope, used in rows}
+            rows = self._conn().execute("SELECT scope, units FROM guardrail_units WHERE task = ?", (task,))
+            return {scope: to_number(int(units)) for scope, units in rows}
 
         return self._run(read, "usage")
+
+    def tasks(self) -> list[str]:
+        """Every task with budget use or a revocation."""
+
+        def read() -> list[str]:
+            rows = self._conn().execute(
+                "SELECT task FROM guardrail_units UNION SELECT task FROM guardrail_revoked ORDER BY 1"
+            )
+            return [str(task) for (task,) in rows]
+
+        return self._run(read, "tasks")
 
     def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
         def write() -> None:
@@ -308,9 +452,15 @@ class SQLiteStore(PersistentStore):
 
     @staticmethod
     def _purge(conn: sqlite3.Connection, now: float) -> int:
-        deleted = conn.execute("DELETE FROM guardrail_usage WHERE drop_after < ?", (now,)).rowcount
+        deleted = conn.execute("DELETE FROM guardrail_units WHERE drop_after < ?", (now,)).rowcount
         deleted += conn.execute("DELETE FROM guardrail_revoked WHERE drop_after < ?", (now,)).rowcount
+        deleted += conn.execute("DELETE FROM guardrail_refunds WHERE drop_after < ?", (now,)).rowcount
         return deleted
+
+
+def _read_units(conn: sqlite3.Connection, key: tuple[str, str]) -> int:
+    row = conn.execute(_SELECT_USED, key).fetchone()
+    return 0 if row is None else int(row[0])
 
 
 _write_locks: dict[str, threading.Lock] = {}

@@ -5,14 +5,17 @@ The CLI commands over a store (``guardrail revoke`` / ``guardrail usage``) are i
 URLs::
 
     memory:                          this process's MemoryStore (the one guards use by default)
-    sqlite:///abs/path/guardrail.db  SQLiteStore on an absolute path (sqlite:////abs/... works too)
-    sqlite:relative/guardrail.db     SQLiteStore on a path relative to the working directory
+    sqlite:///relative/guardrail.db  SQLiteStore on a path relative to the working directory
+    sqlite:////abs/path/guardrail.db SQLiteStore on an absolute path (as SQLAlchemy reads them)
     redis://[[user]:password@]host:port/db, rediss://..., unix:///path/redis.sock?db=0
                                      RedisStore
 
 Query parameters understood by every persistent store: ``attempts``, ``deadline`` (seconds),
-``grace`` (seconds kept after a manifest expires). SQLite also takes ``timeout`` (busy timeout,
-seconds) and ``synchronous`` (``normal`` or ``full``); Redis takes ``prefix``, ``socket_timeout``,
+``grace`` (seconds kept after a manifest expires); ``deadline`` bounds a whole operation, waits
+for another process's lock included. SQLite also takes ``create`` (``1``: create the database if
+the file does not exist; without it a missing file is an error, see ``guardrail store init``),
+``timeout`` (the longest one attempt waits for the write lock, seconds) and ``synchronous``
+(``normal`` or ``full``); Redis takes ``prefix``, ``socket_timeout``,
 and any other parameter redis-py's ``Redis.from_url`` understands.
 """
 
@@ -27,7 +30,7 @@ from ._protocol import BudgetStore
 from ._retry import RetryPolicy
 from ._sqlite import SQLiteStore
 
-__all__ = ["open_store", "redact_url"]
+__all__ = ["open_store", "redact_url", "sqlite_path"]
 
 T = TypeVar("T")
 
@@ -104,21 +107,33 @@ def open_store(url: str) -> BudgetStore:
     )
 
 
-def _open_sqlite(url: str) -> BudgetStore:
+def sqlite_path(url: str) -> str:
+    """The file a sqlite URL names, read as SQLAlchemy does: ``sqlite:///relative.db`` relative
+    to the working directory, ``sqlite:////abs/path.db`` absolute."""
     parts = urlsplit(url)
     if parts.netloc:
         raise ValueError(
             f"sqlite URL {url!r} names a host {parts.netloc!r}: "
-            "use sqlite:///abs/path.db or sqlite:relative/path.db"
+            "use sqlite:///relative/path.db or sqlite:////abs/path.db"
         )
     path = unquote(parts.path)
-    if url[len("sqlite:") :].startswith("//") and not path.startswith("/"):
-        raise ValueError(f"sqlite URL {url!r} has no path")
+    if url[len("sqlite:") :].startswith("//"):
+        if not path.startswith("/"):
+            raise ValueError(f"sqlite URL {url!r} has no path")
+        path = path[1:]  # the third slash ends the (empty) host; a fourth starts an absolute path
     if not path or path in ("/", ":memory:", "/:memory:"):
         raise ValueError(f"sqlite URL {url!r} needs a file path (an in-memory database cannot be shared)")
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    return path
+
+
+def _open_sqlite(url: str) -> BudgetStore:
+    path = sqlite_path(url)
+    params = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    create = params.pop("create", "0").lower()
+    if create not in ("0", "1", "true", "false", "yes", "no"):
+        raise ValueError(f"store URL parameter create must be 1 or 0, got {create!r}")
     kwargs = _store_kwargs("sqlite", params, numbers=("timeout",), texts=("synchronous",))
-    return SQLiteStore(path, **kwargs)
+    return SQLiteStore(path, create=create in ("1", "true", "yes"), **kwargs)
 
 
 def _open_redis(url: str) -> BudgetStore:

@@ -16,7 +16,7 @@ def test_check_against_a_shared_store(tmp_path: Path, capsys: pytest.CaptureFixt
     manifest = tmp_path / "m.yaml"
     manifest.write_text(f"task: {task}\nttl: 1h\ntools: {{export: {{budget: {{calls: 2}}}}}}\n")
     store = f"sqlite:///{tmp_path / 'budgets.db'}"
-    worker = Guard(manifest, store=store)
+    worker = Guard(manifest, store=store + "?create=1")
     assert worker.authorize("export", {}).allowed
 
     assert main(["check", str(manifest), "export", "--store", store]) == 0

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from guardrail import Charge, Guard
+from guardrail import Charge, Guard, StoreUnavailable
 from guardrail._stores._url import open_store
 
 WAIT = 30.0
@@ -96,7 +96,7 @@ def hold_lock(a: dict[str, Any]) -> dict[str, Any]:
     """Hold SQLite's write lock (as a stuck writer would) until told to let go."""
     conn = sqlite3.connect(a["path"], isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
-    conn.execute("UPDATE guardrail_usage SET used = used WHERE 0")
+    conn.execute("UPDATE guardrail_units SET units = units WHERE 0")
     Path(a["ready"]).touch()
     wait_for(a["release"])
     conn.execute("ROLLBACK")
@@ -105,8 +105,12 @@ def hold_lock(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def guard(a: dict[str, Any]) -> dict[str, Any]:
-    """Authorize a tool call `calls` times through a Guard on the shared store."""
-    store = open_store(a["url"])
+    """Authorize a tool call `calls` times through a Guard on the shared store (or say why the
+    store would not open)."""
+    try:
+        store = open_store(a["url"])
+    except StoreUnavailable as exc:
+        return {"unavailable": str(exc)}
     g = Guard(a["manifest"], store=store)
     codes = []
     for _ in range(a["calls"]):

@@ -39,7 +39,7 @@ def url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if kind == "memory":
         return "memory:"
     if kind == "sqlite":
-        return f"sqlite://{tmp_path / 'guardrail.db'}"
+        return f"sqlite:///{tmp_path / 'guardrail.db'}?create=1"
     server: RedisServer = request.getfixturevalue("redis_server")
     return f"{server.url}?prefix={unique_prefix()}"
 

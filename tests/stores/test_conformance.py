@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Sequence
+from fractions import Fraction
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -93,18 +95,34 @@ def test_the_same_budget_twice_in_one_consume_adds_up(store: BudgetStore) -> Non
     assert store.used([(t, "calls")]) == [3.0]
 
 
-def test_sum_budgets_add_like_python_floats(store: BudgetStore) -> None:
+def test_sum_budgets_add_exactly(store: BudgetStore) -> None:
     t = task_id()
-    # 0.1 + 0.2 is 0.30000000000000004 > 0.3: every store must agree, to the last bit
+    # 0.1 + 0.2 is exactly 0.3 (a float would make it 0.30000000000000004 > 0.3)
     assert store.consume([Charge(t, "sum.x", 0.1, 0.3)], expires_at=LATER) is None
-    assert store.consume([Charge(t, "sum.x", 0.2, 0.3)], expires_at=LATER) == Overrun(
-        Charge(t, "sum.x", 0.2, 0.3), 0.1
+    assert store.consume([Charge(t, "sum.x", 0.2, 0.3)], expires_at=LATER) is None
+    assert store.consume([Charge(t, "sum.x", 1e-9, 0.3)], expires_at=LATER) == Overrun(
+        Charge(t, "sum.x", 1e-9, 0.3), 0.3
     )
-    assert store.consume([Charge(t, "sum.x", 0.2, 0.30000000000000004)], expires_at=LATER) is None
-    assert store.used([(t, "sum.x")]) == [0.1 + 0.2]
+    assert store.used([(t, "sum.x")]) == [0.3]
+    # below a billionth an amount rounds up, a limit down: stricter, never looser
     tiny = [Charge(t, "sum.y", 1e-300, 1.0), Charge(t, "sum.z", 12345.678901234567, 1e6)]
     assert store.consume(tiny, expires_at=LATER) is None
-    assert store.used([(t, "sum.y"), (t, "sum.z")]) == [1e-300, 12345.678901234567]
+    assert store.used([(t, "sum.y"), (t, "sum.z")]) == [1e-9, 12345.678901235]
+    assert store.consume([Charge(t, "sum.w", 1e-10, 1e-10)], expires_at=LATER) is not None
+
+
+def test_large_sums_lose_no_charge(store: BudgetStore) -> None:
+    t = task_id()
+    assert store.consume([Charge(t, "sum.big", 1e16, 1e16)], expires_at=LATER) is None
+    for _ in range(100):
+        assert store.consume([Charge(t, "sum.big", 1, 1e16)], expires_at=LATER) is not None
+    assert store.consume([Charge(t, "sum.i", 2**53 + 1, 2**53)], expires_at=LATER) is not None
+    assert store.consume([Charge(t, "sum.i", 2**53, 2**53)], expires_at=LATER) is None
+    assert store.consume([Charge(t, "sum.i", 1, 2**53)], expires_at=LATER) is not None
+    huge = 10**40
+    assert store.consume([Charge(t, "sum.h", huge - 1, huge)], expires_at=LATER) is None
+    assert store.consume([Charge(t, "sum.h", 1, huge)], expires_at=LATER) is None
+    assert store.consume([Charge(t, "sum.h", 1, huge)], expires_at=LATER) is not None
 
 
 def test_a_nan_amount_never_fits(store: BudgetStore) -> None:
@@ -175,17 +193,22 @@ def test_threads_never_overrun(store: BudgetStore) -> None:
 
 
 class Model:
+    """Exact sums, written independently of the stores: Fractions of what was written, amounts
+    rounded up and limits down to a billionth."""
+
     def __init__(self) -> None:
-        self.used: dict[tuple[str, str], float] = {}
+        self.used: dict[tuple[str, str], int] = {}
 
     def consume(self, charges: Sequence[Charge]) -> Overrun | None:
-        pending: dict[tuple[str, str], float] = {}
+        pending: dict[tuple[str, str], int] = {}
         for charge in charges:
             key = (charge.task, charge.scope)
-            before = pending.get(key, self.used.get(key, 0.0))
-            if not before + charge.amount <= charge.limit:
-                return Overrun(charge, before)
-            pending[key] = before + charge.amount
+            before = pending.get(key, self.used.get(key, 0))
+            amount = math.ceil(Fraction(repr(charge.amount)) * 10**9)
+            limit = math.floor(Fraction(repr(charge.limit)) * 10**9)
+            if before + amount > limit:
+                return Overrun(charge, before / 10**9)
+            pending[key] = before + amount
         self.used.update(pending)
         return None
 
@@ -214,4 +237,4 @@ def test_every_store_decides_like_the_model(
         charges = [Charge(tasks[i], scope, amount, limit) for i, scope, amount, limit in call]
         assert store.consume(charges, expires_at=LATER) == model.consume(charges)
     for t in tasks:
-        assert store.usage(t) == {s: v for (task, s), v in model.used.items() if task == t}
+        assert store.usage(t) == {s: v / 10**9 for (task, s), v in model.used.items() if task == t}

@@ -19,14 +19,14 @@ FAST = RetryPolicy(attempts=3, deadline=1.0)
 
 def test_the_database_is_in_wal_mode_with_its_schema(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
-    with SQLiteStore(path):
+    with SQLiteStore(path, create=True):
         pass
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert tables == {"guardrail_usage", "guardrail_revoked"}
+        assert tables == {"guardrail_units", "guardrail_revoked", "guardrail_refunds"}
     finally:
         conn.close()
 
@@ -34,12 +34,12 @@ def test_the_database_is_in_wal_mode_with_its_schema(tmp_path: Path) -> None:
 def test_reopening_the_file_continues_from_the_spent_budget(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
     charge = Charge("t", "calls", 1.0, 5.0)
-    first = SQLiteStore(path)
+    first = SQLiteStore(path, create=True)
     assert [first.consume([charge], expires_at=LATER) for _ in range(3)] == [None] * 3
     first.revoke("other", "stop")
     first.close()
 
-    second = SQLiteStore(path)
+    second = SQLiteStore(path, create=True)
     try:
         assert second.usage("t") == {"calls": 3.0}
         assert second.revoked(["other"]) == "stop"
@@ -53,7 +53,7 @@ def test_reopening_the_file_continues_from_the_spent_budget(tmp_path: Path) -> N
 
 
 def test_a_closed_store_refuses_to_work(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "g.db")
+    store = SQLiteStore(tmp_path / "g.db", create=True)
     store.close()
     with pytest.raises(StoreUnavailable, match="closed"):
         store.consume([Charge("t", "calls", 1.0, 5.0)], expires_at=LATER)
@@ -65,21 +65,21 @@ def test_a_file_that_is_not_a_database_is_unavailable(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
     path.write_bytes(b"definitely not SQLite " * 100)
     with pytest.raises(StoreUnavailable, match="not a database"):
-        SQLiteStore(path, retry=FAST)
+        SQLiteStore(path, create=True, retry=FAST)
 
 
 def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
-    SQLiteStore(path).close()
+    SQLiteStore(path, create=True).close()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 99")
     conn.close()
     with pytest.raises(StoreUnavailable, match="newer"):
-        SQLiteStore(path, retry=FAST)
+        SQLiteStore(path, create=True, retry=FAST)
 
 
 def test_each_thread_has_its_own_connection_and_close_closes_them_all(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "g.db")
+    store = SQLiteStore(tmp_path / "g.db", create=True)
     conns: list[sqlite3.Connection] = []
 
     def use() -> None:
@@ -95,12 +95,12 @@ def test_each_thread_has_its_own_connection_and_close_closes_them_all(tmp_path: 
     store.close()
     with pytest.raises(sqlite3.ProgrammingError):
         main.execute("SELECT 1")
-    with SQLiteStore(tmp_path / "g.db") as again:
+    with SQLiteStore(tmp_path / "g.db", create=True) as again:
         assert again.usage("t") == {"calls": 3.0}
 
 
 def test_purge_drops_what_expired_long_ago_and_keeps_the_rest(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "g.db", grace=100.0)
+    store = SQLiteStore(tmp_path / "g.db", create=True, grace=100.0)
     try:
         now = time.time()
         store.consume([Charge("short", "calls", 1.0, 5.0)], expires_at=now + 10)
@@ -128,7 +128,7 @@ def test_purge_drops_what_expired_long_ago_and_keeps_the_rest(tmp_path: Path) ->
 
 def test_a_charge_with_an_expiry_in_the_past_is_kept_at_least_grace(tmp_path: Path) -> None:
     # A guard with a skewed or injected clock must not see its budget vanish at once.
-    store = SQLiteStore(tmp_path / "g.db", grace=100.0)
+    store = SQLiteStore(tmp_path / "g.db", create=True, grace=100.0)
     try:
         store.consume([Charge("t", "calls", 1.0, 5.0)], expires_at=0.0)
         assert store.purge(now=time.time() + 50) == 0
@@ -141,7 +141,7 @@ def test_a_stuck_writer_makes_the_store_unavailable_until_it_lets_go(
     tmp_path: Path, workers: Workers
 ) -> None:
     path = tmp_path / "g.db"
-    store = SQLiteStore(path, timeout=0.1, retry=RetryPolicy(attempts=2, deadline=0.5))
+    store = SQLiteStore(path, create=True, timeout=0.1, retry=RetryPolicy(attempts=2, deadline=0.5))
     try:
         charge = Charge("t", "calls", 1.0, 3.0)
         assert store.consume([charge], expires_at=LATER) is None
@@ -171,10 +171,10 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="file path"):
         SQLiteStore(":memory:")
     with pytest.raises(ValueError, match="synchronous"):
-        SQLiteStore(tmp_path / "g.db", synchronous="off")
+        SQLiteStore(tmp_path / "g.db", create=True, synchronous="off")
     with pytest.raises(ValueError, match="grace"):
-        SQLiteStore(tmp_path / "g.db", grace=float("nan"))
-    store = SQLiteStore(tmp_path / "g.db")
+        SQLiteStore(tmp_path / "g.db", create=True, grace=float("nan"))
+    store = SQLiteStore(tmp_path / "g.db", create=True)
     try:
         with pytest.raises(ValueError, match="NaN"):
             store.consume([Charge("t", "calls", 1.0, 5.0)], expires_at=float("nan"))

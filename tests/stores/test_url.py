@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from guardrail import Charge, RetryPolicy, StoreUnavailable, default_store, open_store
+from guardrail import Charge, Guard, RetryPolicy, StoreUnavailable, default_store, open_store
 from guardrail._cli._stores import format_usage, task_usage
 from guardrail._stores._sqlite import SQLiteStore
 
@@ -20,21 +20,26 @@ def test_memory_urls() -> None:
 
 
 def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    absolute = open_store(f"sqlite://{tmp_path}/a.db")
+    # as SQLAlchemy: four slashes for an absolute path
+    absolute = open_store(f"sqlite:///{tmp_path}/a.db?create=1")
     assert isinstance(absolute, SQLiteStore) and absolute.path == tmp_path / "a.db"
     absolute.close()
-    # the SQLAlchemy spelling of an absolute path names the same file
     four = open_store(f"sqlite:///{tmp_path}/a.db?timeout=2&synchronous=full&grace=10&attempts=5&deadline=2")
     assert isinstance(four, SQLiteStore)
     assert four.path.resolve() == (tmp_path / "a.db").resolve()
     assert (four.grace, four.retry.attempts, four.retry.deadline) == (10.0, 5, 2.0)
     four.close()
     monkeypatch.chdir(tmp_path)
-    relative = open_store("sqlite:sub%20dir.db")
-    assert isinstance(relative, SQLiteStore)
+    # three slashes: relative to the working directory (it used to mean /sub dir.db)
+    relative = open_store("sqlite:///sub%20dir.db?create=1")
+    assert isinstance(relative, SQLiteStore) and not relative.path.is_absolute()
     relative.consume([Charge("t", "calls", 1.0, 2.0)], expires_at=time.time() + 60)
     relative.close()
     assert (tmp_path / "sub dir.db").exists()
+    assert not Path("/sub dir.db").exists()
+    nested = open_store("sqlite:///sub%20dir.db")  # it exists now: no create needed
+    assert nested.usage("t") == {"calls": 1.0}
+    nested.close()
 
 
 @pytest.mark.parametrize(
@@ -67,10 +72,11 @@ def test_an_unknown_scheme_message_hides_the_password() -> None:
 
 
 def test_task_usage_on_a_fresh_and_a_revoked_task(tmp_path: Path) -> None:
-    url = f"sqlite://{tmp_path}/g.db"
+    url = f"sqlite:///{tmp_path}/g.db"
+    SQLiteStore(tmp_path / "g.db", create=True).close()
     assert task_usage(url, "nothing") == {"task": "nothing", "revoked": None, "usage": {}}
     assert format_usage(task_usage(url, "nothing")) == "task: nothing\nrevoked: no\nusage: nothing charged"
-    with SQLiteStore(tmp_path / "g.db") as store:
+    with SQLiteStore(tmp_path / "g.db", create=True) as store:
         store.consume([Charge("t", "sum.amount", 12.5, 100.0)], expires_at=time.time() + 60)
         store.revoke("t")
     assert format_usage(task_usage(url, "t")).splitlines() == [
@@ -165,13 +171,13 @@ def cli(monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
 def test_cli_revoke_and_usage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"sqlite://{tmp_path}/g.db"
-    with SQLiteStore(tmp_path / "g.db") as store:
+    url = f"sqlite:///{tmp_path}/g.db"
+    with SQLiteStore(tmp_path / "g.db", create=True) as store:
         store.consume([Charge("refund-1", "calls", 1.0, 5.0)], expires_at=time.time() + 60)
     argv = ["revoke", "--store", url, "--reason", "ops said so", "--ttl", "1h", "refund-1"]
     assert cli(monkeypatch, *argv) == 0
     assert capsys.readouterr().out == f"revoked task 'refund-1' in {url}\n"
-    with SQLiteStore(tmp_path / "g.db") as store:
+    with SQLiteStore(tmp_path / "g.db", create=True) as store:
         assert store.revoked(["refund-1"]) == "ops said so"
         expiry = store._conn().execute("SELECT drop_after FROM guardrail_revoked").fetchone()[0]
         assert expiry == pytest.approx(time.time() + 3600 + store.grace, abs=60)
@@ -200,5 +206,61 @@ def test_cli_errors(
     assert "--store" in capsys.readouterr().err
     assert cli(monkeypatch, "revoke", "--store", "ftp://x", "t") == 2
     assert "unknown store URL scheme" in capsys.readouterr().err
-    assert cli(monkeypatch, "revoke", "--store", f"sqlite://{tmp_path}/g.db", "--ttl", "soon", "t") == 2
+    assert cli(monkeypatch, "revoke", "--store", f"sqlite:///{tmp_path}/g.db", "--ttl", "soon", "t") == 2
     assert "--ttl" in capsys.readouterr().err
+
+
+def test_cli_usage_on_a_mistyped_path_says_so_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "budgest.db"
+    assert cli(monkeypatch, "usage", "--store", f"sqlite:///{typo}", "t") == 5
+    err = capsys.readouterr().err
+    assert "no database at" in err and "budgest.db" in err and "guardrail store init" in err
+    assert cli(monkeypatch, "revoke", "--store", f"sqlite:///{typo}", "t") == 5
+    assert not typo.exists()
+
+
+def test_cli_store_init_then_usage_lists_tasks_and_shows_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = "sqlite:///budgets.db"  # relative to the working directory
+    assert cli(monkeypatch, "store", "init", url) == 0
+    assert capsys.readouterr().out == f"created: SQLite database {tmp_path / 'budgets.db'}\n"
+    assert cli(monkeypatch, "store", "init", url) == 0
+    assert capsys.readouterr().out.startswith("already there:")
+    assert cli(monkeypatch, "store", "init", "sqlite:///no/such/dir/x.db") == 5
+    assert "store unavailable" in capsys.readouterr().err
+
+    assert cli(monkeypatch, "usage", "--store", url) == 0
+    assert capsys.readouterr().out == "no tasks in the store\n"
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "task: refund-7\nttl: 1h\nbudget: {calls: 10}\n"
+        "tools: {pay: {args: {amount: {}}, budget: {calls: 3, sum: {amount: 100}}}, read: {}}\n"
+    )
+    guard = Guard(manifest, store=url)
+    assert guard.authorize("pay", {"amount": 12.5}).allowed
+    with SQLiteStore("budgets.db") as store:
+        store.revoke("other", "x")
+    assert cli(monkeypatch, "usage", "--store", url) == 0
+    assert capsys.readouterr().out == "other\nrefund-7\n"
+    assert cli(monkeypatch, "usage", "--store", url, "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {"tasks": ["other", "refund-7"]}
+
+    assert cli(monkeypatch, "usage", "--store", url, "--manifest", str(manifest)) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "task: refund-7",
+        "revoked: no",
+        "usage:",
+        "  calls                 1 of 10",
+        "  tools.pay.calls       1 of 3",
+        "  tools.pay.sum.amount  12.5 of 100",
+    ]
+    assert cli(monkeypatch, "usage", "--store", url, "--manifest", str(manifest), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["limits"] == {
+        "calls": 10, "tools.pay.calls": 3, "tools.pay.sum.amount": 100,
+    }  # fmt: skip
+    assert cli(monkeypatch, "usage", "--store", url, "--manifest", str(manifest), "other") == 2
+    assert "is for task 'refund-7'" in capsys.readouterr().err
