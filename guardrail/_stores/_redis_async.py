@@ -15,8 +15,8 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from ._protocol import RETENTION_SECONDS, Charge, Overrun, Revoked
 from ._redis import _REVOKE, _SETTLE, RedisStore, _text, _used, settle_reply
