@@ -55,7 +55,7 @@ async def count_ticks_during(work: Any) -> tuple[Any, int]:
 
 def test_aauthorize_waits_for_a_sqlite_write_lock_and_the_loop_keeps_ticking(tmp_path: Path) -> None:
     db = tmp_path / "guardrail.db"
-    store = SQLiteStore(db)  # creates the schema
+    store = SQLiteStore(db, create=True)
     guard = Guard(manifest(f"refund-{uuid.uuid4().hex[:8]}"), store=store)
     assert guard.authorize("send_refund", {"amount": 10}).allowed
     ready, releasing = tmp_path / "ready", tmp_path / "releasing"
@@ -81,7 +81,7 @@ def test_aauthorize_waits_for_a_sqlite_write_lock_and_the_loop_keeps_ticking(tmp
 
 
 def test_leaving_a_with_block_ends_this_guard_only_and_revoke_is_fleet_wide(tmp_path: Path) -> None:
-    url = f"sqlite://{tmp_path / 'shared.db'}"
+    url = f"sqlite:///{tmp_path / 'shared.db'}?create=1"
     task = f"refund-{uuid.uuid4().hex[:8]}"
     worker_a = Guard(manifest(task), store=open_store(url))
     worker_b = Guard(manifest(task), store=open_store(url))
@@ -115,7 +115,7 @@ def test_leaving_a_with_block_ends_this_guard_only_and_revoke_is_fleet_wide(tmp_
 
 
 def test_guardrail_revoke_stays_fleet_wide(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    url = f"sqlite://{tmp_path / 'shared.db'}"
+    url = f"sqlite:///{tmp_path / 'shared.db'}?create=1"
     task = f"refund-{uuid.uuid4().hex[:8]}"
     with Guard(manifest(task), store=open_store(url)) as worker_a:
         worker_b = Guard(manifest(task), store=open_store(url))
@@ -244,3 +244,61 @@ def test_async_redis_unreachable_denies_and_never_blocks_the_loop() -> None:
     assert code(checked) is DenialCode.STORE_UNAVAILABLE
     assert ticks >= 10  # the retries' waits are asyncio sleeps: the loop ran meanwhile
     store.close()
+
+
+def test_an_async_redis_decision_is_one_round_trip(own_redis_server: RedisServer) -> None:
+    from guardrail import AsyncRedisStore
+
+    client = own_redis_server.client()  # a server of its own: no other client adds commands
+    store = AsyncRedisStore(own_redis_server.url)
+    guard = Guard(manifest(f"refund-{uuid.uuid4().hex[:8]}"), store=store)
+
+    async def run() -> list[Decision]:
+        await guard.aauthorize("send_refund", {"amount": 1})  # loads the script
+        client.config_resetstat()
+        out = [
+            await guard.aauthorize("send_refund", {"amount": 1}),  # 3 budgets: revocation and charge
+            await guard.acheck("send_refund", {"amount": 1}),
+            await guard.acheck("send_refund", {"amount": 1000}),
+        ]
+        await store.aclose()
+        return out
+
+    decisions = asyncio.run(run())
+    assert [code(d) for d in decisions] == [None, None, DenialCode.ARGUMENT_INVALID]
+    stats = {name[len("cmdstat_"):]: int(v["calls"]) for name, v in client.info("commandstats").items()}
+    # one EVALSHA per decision that reaches the budgets; a denial by the manifest reads the
+    # revocations (MGET) and nothing else
+    assert stats.pop("evalsha") == 2 and stats.pop("mget") == 3
+    assert set(stats) <= {"hget", "hset", "time", "pttl", "pexpireat", "config|resetstat"}, stats
+
+
+def test_a_failed_audit_write_refunds_on_the_native_async_path(redis_server: RedisServer) -> None:
+    from guardrail import AsyncRedisStore
+
+    class FullDisk:
+        def record(self, decision: Decision, guard: Guard, args: Any) -> None:
+            raise OSError("no space left on device")
+
+    store = AsyncRedisStore(redis_server.url, prefix=unique_prefix())
+    task = f"refund-{uuid.uuid4().hex[:8]}"
+    guard = Guard(manifest(task), store=store, audit=FullDisk())
+
+    async def run() -> list[Decision]:
+        out = await asyncio.gather(*(guard.aauthorize("send_refund", {"amount": 10}) for _ in range(4)))
+        await store.aclose()
+        return list(out)
+
+    decisions = asyncio.run(run())
+    assert {code(d) for d in decisions} == {DenialCode.INTERNAL_ERROR}
+    # what could not be audited did not run, and gave its charges back
+    assert redis_usage(redis_server, store.prefix, task) == {
+        "calls": 0.0, "tools.send_refund.calls": 0.0, "tools.send_refund.sum.amount": 0.0
+    }
+
+
+def redis_usage(server: RedisServer, prefix: str, task: str) -> dict[str, float]:
+    from guardrail import RedisStore
+
+    with RedisStore(server.url, prefix=prefix) as store:
+        return store.usage(task)
