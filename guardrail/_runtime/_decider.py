@@ -6,6 +6,10 @@ A fast path takes the common case straight through (one manifest, in its window,
 without budget, arguments that pass, not revoked); anything else takes the full path, which
 also explains. Whatever goes wrong while deciding denies: `StoreUnavailable` as
 `store_unavailable`, anything else as `internal_error`.
+
+`decide` (sync) and `adecide` (a store's native async methods) are one engine: they differ only
+in how they call the store; every step between the store calls (`fast`, `plan`,
+`unless_revoked`, `settled`, `failed`) is shared.
 """
 
 from __future__ import annotations
