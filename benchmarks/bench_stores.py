@@ -1,6 +1,7 @@
 """Decisions per second and latency of a Guard on each budget store, side by side.
 
     python benchmarks/bench_stores.py [--quick] [--json] [--rounds 5] [--number 4000] [--threads 1,8]
+                                      [--tasks 8]
 
 Every decision is `Guard.authorize` of an allowed call that charges three budgets (task calls,
 tool calls, a sum) and checks revocation: one store operation per decision (`settle`: one
@@ -11,11 +12,16 @@ redis-server (Debian's `redis-server` must be on PATH) on a free loopback port i
 directory and stops it at the end. Rows run interleaved round by round (benchmarks/_harness.py);
 ratios are to the memory store on one thread in the same round. `--number` decisions per round
 are spread over the row's threads; each thread has its own pooled Redis connection.
+
+The async rows run `Guard.aauthorize` from `--tasks` concurrent asyncio tasks on one event loop
+(memory: inline; SQLite: in worker threads; Redis: `AsyncRedisStore`, natively); the notes give
+each as a ratio of decisions/s to the same store's one-thread sync row, measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import socket
@@ -34,6 +40,7 @@ from _harness import Case, Row, add_arguments, measure, report
 
 from guardrail import BudgetStore, Guard, MemoryStore
 from guardrail._stores._redis import RedisStore
+from guardrail._stores._redis_async import AsyncRedisStore
 from guardrail._stores._sqlite import SQLiteStore
 
 RAW = "redis raw EVALSHA round trip"
@@ -144,26 +151,63 @@ def spread(op: Callable[[], object], threads: int, latencies: list[int]) -> Call
     return timer
 
 
+def async_decisions(
+    guard: Guard, tasks: int, latencies: list[int], loop: asyncio.AbstractEventLoop
+) -> Callable[[int], float]:
+    """A timer: n `aauthorize` decisions spread over `tasks` concurrent tasks on `loop`."""
+
+    async def run(share: int, mine: list[int]) -> None:
+        authorize, clock = guard.aauthorize, time.perf_counter_ns
+        for _ in range(share):
+            t0 = clock()
+            decision = await authorize("send_refund", ARGS)
+            mine.append(clock() - t0)
+            if not decision.allowed:
+                raise RuntimeError(f"unexpected denial: {decision.denial}")
+
+    def timer(n: int) -> float:
+        shares = [n // tasks + (1 if i < n % tasks else 0) for i in range(tasks)]
+        own: list[list[int]] = [[] for _ in range(tasks)]
+
+        async def all_tasks() -> float:
+            start = time.perf_counter()
+            await asyncio.gather(*(run(share, mine) for share, mine in zip(shares, own, strict=True)))
+            return time.perf_counter() - start
+
+        elapsed = loop.run_until_complete(all_tasks())
+        for mine in own:
+            latencies.extend(mine)
+        return elapsed
+
+    return timer
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_arguments(parser, rounds=5, number=4000)
     parser.add_argument("--threads", default="1,8", help="comma-separated thread counts")
+    parser.add_argument("--tasks", type=int, default=8, help="concurrent asyncio tasks of the async rows")
     ns = parser.parse_args(argv)
     thread_counts = [int(t) for t in ns.threads.split(",")]
     if 1 not in thread_counts:
         thread_counts.insert(0, 1)  # the baseline row: the memory store on one thread
 
     latencies: dict[str, list[int]] = {}
+    async_rows: dict[str, str] = {}  # async row -> the same store's one-thread sync row
+    loop = asyncio.new_event_loop()
     with tempfile.TemporaryDirectory(prefix="guardrail-bench-") as tmp, ExitStack() as stack:
+        stack.callback(loop.close)
         root = Path(tmp)
         (root / "redis").mkdir()
         redis_url = stack.enter_context(redis_server(root / "redis", "everysec"))
-        stores: list[tuple[str, Callable[[], BudgetStore]]] = [
-            ("memory", MemoryStore),
-            ("sqlite (synchronous=normal)", lambda: SQLiteStore(root / "normal.db", create=True)),
+        # (name, store, with an async row)
+        stores: list[tuple[str, Callable[[], BudgetStore], bool]] = [
+            ("memory", MemoryStore, True),
+            ("sqlite (synchronous=normal)", lambda: SQLiteStore(root / "normal.db", create=True), True),
             ("sqlite (synchronous=full)",
-             lambda: SQLiteStore(root / "full.db", create=True, synchronous="full")),
-            ("redis (appendfsync everysec)", lambda: RedisStore(redis_url, prefix="bench")),
+             lambda: SQLiteStore(root / "full.db", create=True, synchronous="full"), False),
+            # AsyncRedisStore: the sync RedisStore's methods, plus redis.asyncio ones
+            ("redis (appendfsync everysec)", lambda: AsyncRedisStore(redis_url, prefix="bench"), True),
         ]
         cases = []
         # The floor: one EVALSHA round trip from redis-py, with the client settings RedisStore uses.
@@ -174,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             row = f"{RAW}, {threads} thread{'s' if threads > 1 else ''}"
             latencies[row] = []
             cases.append(Case(row, timer=spread(trivial, threads, latencies[row])))
-        for name, make in stores:
+        for name, make, with_async in stores:
             store = make()
             stack.callback(store.close)
             guard = Guard(MANIFEST, store=store)
@@ -182,11 +226,21 @@ def main(argv: list[str] | None = None) -> int:
                 row = f"{name}, {threads} thread{'s' if threads > 1 else ''}"
                 latencies[row] = []
                 cases.append(Case(row, timer=decisions(guard, threads, latencies[row])))
+            if with_async:
+                row = f"{name}, aauthorize, {ns.tasks} tasks"
+                latencies[row] = []
+                async_rows[row] = f"{name}, 1 thread"
+                cases.append(Case(row, timer=async_decisions(guard, ns.tasks, latencies[row], loop)))
         def forget_warmup() -> None:
             for recorded in latencies.values():
                 recorded.clear()
 
         result = measure(cases, baseline="memory, 1 thread", ns=ns, after_warmup=forget_warmup)
+
+    # > 1: the async row decides more per second than the sync one (taken within each round)
+    async_ratios = {
+        row: result.per_round(sync, row, lambda s, a: s / a) for row, sync in async_rows.items()
+    }
 
     def rate(row: Row) -> str:
         return f"{1 / row.median:,.0f}"
@@ -214,11 +268,19 @@ def main(argv: list[str] | None = None) -> int:
             "decisions/s": rate, "latency p50 (µs)": quantile(0.5), "latency p99 (µs)": quantile(0.99),
         },
         title=f"Guard.authorize per store, charging three budgets ({os.cpu_count()} CPUs)",
-        notes=["\nmedian (µs) is wall time per decision (all threads); latency is per call.", "",
-               *floor],
-        extra={"redis_vs_raw": floor, "latency_us": {
-            row: {"p50": quantile_us(row, 0.5), "p99": quantile_us(row, 0.99)} for row in latencies
-        }},
+        notes=[
+            "\nmedian (µs) is wall time per decision (all threads or tasks); latency is per call.", "",
+            *floor,
+            "\naauthorize, decisions/s as a ratio to the same store's sync authorize on one thread:",
+            *(f"- {row}: {ratio:.2f}x" for row, ratio in async_ratios.items()),
+        ],
+        extra={
+            "redis_vs_raw": floor,
+            "latency_us": {
+                row: {"p50": quantile_us(row, 0.5), "p99": quantile_us(row, 0.99)} for row in latencies
+            },
+            "async_vs_sync_throughput": async_ratios,
+        },
     )
     return 0
 

@@ -40,6 +40,7 @@ from ._outcome import BudgetUse, Decision, Denial, DenialCode, Outcome
 from ._runtime import AuditSink, Guard, Mode
 from ._signing._files import sign_file, verify_file, write_keypair
 from ._stores import (
+    AsyncBudgetStore,
     BudgetStore,
     Charge,
     MemoryStore,
@@ -52,11 +53,14 @@ from ._stores import (
 from ._text import __version__
 
 if TYPE_CHECKING:
-    from ._stores import RedisStore
+    from ._stores import AsyncRedisStore, RedisStore
     from ._telemetry import JsonlSpanExporter, configure_tracing
 
 # Loaded on first use, so that `import guardrail` needs neither redis-py nor the OpenTelemetry SDK.
-_LAZY = {"RedisStore": _stores, "JsonlSpanExporter": _telemetry, "configure_tracing": _telemetry}
+_LAZY = {
+    "RedisStore": _stores, "AsyncRedisStore": _stores,
+    "JsonlSpanExporter": _telemetry, "configure_tracing": _telemetry,
+}
 
 
 def __getattr__(name: str) -> object:
@@ -68,6 +72,8 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ArgumentViolation",
+    "AsyncBudgetStore",
+    "AsyncRedisStore",
     "AuditLog",
     "AuditLogError",
     "AuditSink",

@@ -6,21 +6,26 @@ A fast path takes the common case straight through (one manifest, in its window,
 without budget, arguments that pass, not revoked); anything else takes the full path, which
 also explains. Whatever goes wrong while deciding denies: `StoreUnavailable` as
 `store_unavailable`, anything else as `internal_error`.
+
+`decide` (sync) and `adecide` (a store's native async methods) are one engine: they differ only
+in how they call the store; every step between the store calls (`fast`, `plan`,
+`unless_revoked`, `settled`, `failed`) is shared.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
-import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._errors import StoreUnavailable
 from .._outcome import Decision, DenialCode
 from .._policy import Violation, is_finite_number, written
 from .._policy._compiled import CompiledManifest, CompiledTool
 from .._stores import BudgetStore, Charge
-from .._stores._protocol import Revoked, refunder, settler
+from .._stores._async import AsyncBudgetStore
+from .._stores._protocol import Overrun, Revoked, refunder, settler
 from ._chain import Chain
 from ._denials import Denials
 
@@ -28,11 +33,24 @@ __all__ = ["Decider"]
 
 log = logging.getLogger("guardrail")
 
+# The last call charged in this context (thread, or asyncio task): (decider, call id, charges),
+# for `refund` right after it. A context variable, so that concurrent tasks on one event loop
+# each see their own, and the worker thread an async audit write runs in sees its task's.
+_charged: contextvars.ContextVar[tuple[Decider, str, list[Charge]] | None] = contextvars.ContextVar(
+    "guardrail_charged", default=None
+)
+
+
+class _Unsettled(NamedTuple):
+    """A decision the manifests give, which stands unless the store says the chain is revoked."""
+
+    decision: Decision
+
 
 class Decider:
     """Decides calls against a `Chain`, charging its budgets in `store` when asked to."""
 
-    __slots__ = ("_allow_cache", "_chain", "_charged", "_clock", "_denials", "_fast", "_mark",
+    __slots__ = ("_allow_cache", "_chain", "_clock", "_denials", "_fast", "_mark",
                  "_own", "_refund", "_revoked", "_settle", "_store", "_tasks")
 
     def __init__(
@@ -51,8 +69,6 @@ class Decider:
         # One store operation per decision: revocation and charge together (`settle`).
         self._settle = settler(store)
         self._refund = refunder(store)
-        # This thread's last charged call (call id, charges), for `refund` right after it.
-        self._charged = threading.local()
         # Decisions are immutable: one allow per granted tool serves every anonymous check.
         self._allow_cache: dict[str, Decision] = {}
 
@@ -61,34 +77,90 @@ class Decider:
         `tool` and `args` are typed loosely on purpose: callers are untyped (a model may send a
         list), and whatever they are, they are decided."""
         try:
-            if self._fast and self._mark.reason is None:
-                link = self._own
-                now = self._clock()
-                compiled = link.tools.get(tool) if type(tool) is str else None
-                if (
-                    compiled is not None
-                    and not compiled.budgeted
-                    and now < link.expires_ts
-                    and (link.not_before_ts is None or now >= link.not_before_ts)
-                    and (type(args) is dict or args is None)
-                    and compiled.args.test(args or {})
-                    and self._revoked(self._tasks) is None
-                ):
-                    if call_id is None:
-                        cached = self._allow_cache.get(tool)
-                        if cached is None:
-                            cached = self._allow_cache[tool] = Decision(True, tool)
-                        return cached
-                    return Decision(True, tool, call_id)
-            return self.decide_fully(tool, args, call_id, charge)
-        except StoreUnavailable as exc:
-            return self._denials.store_unavailable(exc, tool, call_id)
-        except Exception as exc:  # fail closed: an error in the checker never allows
-            log.debug("guardrail: internal error while deciding", exc_info=True)
-            return self._denials.internal_error(exc, tool, call_id)
+            allow = self.fast(tool, args, call_id)
+            if allow is not None and self._revoked(self._tasks) is None:
+                return allow
+        except Exception as exc:
+            return self.failed(exc, tool, call_id)
+        return self.decide_fully(tool, args, call_id, charge)
 
     def decide_fully(self, tool: Any, args: object, call_id: str | None, charge: bool) -> Decision:
-        """The full path, every check in order. Raises what the store or a checker raises."""
+        """The full path, every check in order (also what explains a denial)."""
+        # The store calls are all that differs from `adecide`: every step between them is
+        # shared (`fast`, `plan`, `unless_revoked`, `settled`, `failed`).
+        try:
+            planned = self.plan(tool, args, call_id)
+            if type(planned) is Decision:
+                return planned
+            if type(planned) is _Unsettled:
+                return self.unless_revoked(self._revoked(self._tasks), planned.decision)
+            assert isinstance(planned, list)
+            chain = self._chain
+            settled = self._settle(chain.tasks, planned, expires_at=chain.expires_ts, commit=charge)
+            return self.settled(settled, planned, tool, call_id, charge)
+        except Exception as exc:
+            return self.failed(exc, tool, call_id)
+
+    async def adecide(
+        self, store: AsyncBudgetStore, tool: Any, args: object, call_id: str | None, charge: bool
+    ) -> Decision:
+        """`decide` with the store's native async methods (`store` is this decider's store)."""
+        try:
+            allow = self.fast(tool, args, call_id)
+            if allow is not None and await store.arevoked(self._tasks) is None:
+                return allow
+            planned = self.plan(tool, args, call_id)
+            if type(planned) is Decision:
+                return planned
+            if type(planned) is _Unsettled:
+                return self.unless_revoked(await store.arevoked(self._tasks), planned.decision)
+            assert isinstance(planned, list)
+            chain = self._chain
+            settled = await store.asettle(
+                chain.tasks, planned, expires_at=chain.expires_ts, commit=charge
+            )
+            return self.settled(settled, planned, tool, call_id, charge)
+        except Exception as exc:
+            return self.failed(exc, tool, call_id)
+
+    # -- the steps both paths share -------------------------------------------------------
+
+    def failed(self, exc: Exception, tool: Any, call_id: str | None) -> Decision:
+        """Whatever goes wrong while deciding denies."""
+        if isinstance(exc, StoreUnavailable):
+            return self._denials.store_unavailable(exc, tool, call_id)
+        # fail closed: an error in the checker never allows
+        log.debug("guardrail: internal error while deciding", exc_info=exc)
+        return self._denials.internal_error(exc, tool, call_id)
+
+    def fast(self, tool: Any, args: object, call_id: str | None) -> Decision | None:
+        """The allow of the common case (one manifest, in its window, a granted tool without
+        budget, arguments that pass, not revoked here), provided the store says the chain is not
+        revoked; None: take the full path."""
+        if self._fast and self._mark.reason is None:
+            link = self._own
+            now = self._clock()
+            compiled = link.tools.get(tool) if type(tool) is str else None
+            if (
+                compiled is not None
+                and not compiled.budgeted
+                and now < link.expires_ts
+                and (link.not_before_ts is None or now >= link.not_before_ts)
+                and (type(args) is dict or args is None)
+                and compiled.args.test(args or {})
+            ):
+                if call_id is None:
+                    cached = self._allow_cache.get(tool)
+                    if cached is None:
+                        cached = self._allow_cache[tool] = Decision(True, tool)
+                    return cached
+                return Decision(True, tool, call_id)
+        return None
+
+    def plan(self, tool: Any, args: object, call_id: str | None) -> Decision | _Unsettled | list[Charge]:
+        """What the manifests alone say: a final decision (revoked in this process), a decision
+        that stands unless the store says the chain is revoked (`_Unsettled`: a denial, or an
+        allow that charges nothing), or the charges to settle with the store."""
         chain, denials = self._chain, self._denials
         now = self._clock()
         reason = chain.revocation(None)  # revoked in this process: no need to ask the store
@@ -98,18 +170,26 @@ class Decider:
         denial = self._local_denial(tool, args, call_id, now, charges)
         if denial is not None or not charges:
             # revocation outranks every other denial: one read of the store says
-            reason = self._revoked(chain.tasks)
-            if reason is not None:
-                return denials.revoked(reason, tool, call_id)
-            return denial if denial is not None else Decision(True, tool, call_id)
-        settled = self._settle(chain.tasks, charges, expires_at=chain.expires_ts, commit=charge)
+            return _Unsettled(denial if denial is not None else Decision(True, tool, call_id))
+        return charges
+
+    def unless_revoked(self, reason: str | None, decision: Decision) -> Decision:
+        if reason is not None:
+            return self._denials.revoked(reason, decision.tool, decision.call_id)
+        return decision
+
+    def settled(
+        self, settled: Revoked | Overrun | None, charges: list[Charge], tool: Any,
+        call_id: str | None, charge: bool,
+    ) -> Decision:
+        """The decision once the store has settled the charges."""
         if settled is None:
             if charge and call_id is not None:
-                self._charged.last = (call_id, charges)
+                _charged.set((self, call_id, charges))
             return Decision(True, tool, call_id)
         if type(settled) is Revoked:
-            return denials.revoked(settled.reason, tool, call_id)
-        return denials.exhausted(settled, tool, call_id)  # type: ignore[arg-type]
+            return self._denials.revoked(settled.reason, tool, call_id)
+        return self._denials.exhausted(settled, tool, call_id)  # type: ignore[arg-type]
 
     def _local_denial(
         self, tool: Any, args: object, call_id: str | None, now: float, charges: list[Charge]
@@ -143,13 +223,13 @@ class Decider:
         return None
 
     def refund(self, decision: Decision) -> bool:
-        """Give back what `decision` charged, when it was this thread's last charged call (what
+        """Give back what `decision` charged, when it was this context's last charged call (what
         an audit log that could not record it needs); True when the store refunded."""
-        last = getattr(self._charged, "last", None)
-        if last is None or last[0] != decision.call_id or not decision.allowed:
+        last = _charged.get()
+        if last is None or last[0] is not self or last[1] != decision.call_id or not decision.allowed:
             return False
-        self._charged.last = None
-        return self._refund(last[1], last[0])
+        _charged.set(None)
+        return self._refund(last[2], last[1])
 
 
 def _charges(

@@ -19,6 +19,7 @@ call (`invoke`, `ainvoke`, `wrap`) is `Retries` wrapping `Guard._attempt`: open 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -31,8 +32,14 @@ from opentelemetry import metrics, trace
 from .._errors import DelegationDenied
 from .._manifest._models import Manifest
 from .._outcome import Decision, new_call_id
-from .._stores import REVOCATION_RETENTION_SECONDS, BudgetStore, default_store
-from .._telemetry._instrument import Instruments, span_attributes
+from .._stores import (
+    REVOCATION_RETENTION_SECONDS,
+    AsyncBudgetStore,
+    BudgetStore,
+    MemoryStore,
+    default_store,
+)
+from .._telemetry._instrument import ADecide, AFinish, Finish, Instruments, span_attributes
 from ._audit_hook import AuditSink, audited
 from ._chain import Chain
 from ._decider import Decider
@@ -59,6 +66,17 @@ class Guard:
     True
     >>> guard.authorize("delete_all", {}).denial.code
     <DenialCode.TOOL_NOT_ALLOWED: 'tool_not_allowed'>
+
+    Lifetime. Leaving ``with Guard(...) as guard:`` (or ``async with``) ends this guard and the
+    guards it delegated to (`end`): their later decisions are ``revoked``. It is local: another
+    worker's guard for the same task on a shared store keeps working. ``guard.revoke(reason)``
+    and ``guardrail revoke --store URL TASK`` end the task for the whole fleet.
+
+    Async. ``aauthorize`` / ``acheck`` (and ``ainvoke``, async ``wrap``ped tools) make the same
+    decisions as ``authorize`` / ``check`` without blocking the event loop: a store with native
+    async methods (`AsyncBudgetStore`: ``AsyncRedisStore``, which ``store="redis://..."``
+    opens) is awaited; any other store (SQLite, your own `BudgetStore`), and an audit sink, run
+    in a worker thread; the `MemoryStore` does no I/O and runs inline.
     """
 
     def __init__(
@@ -86,7 +104,8 @@ class Guard:
         if isinstance(store, str):  # a store URL: memory:, sqlite:///path, redis://host:port/db
             from .._stores._url import open_store
 
-            store = open_store(store)
+            # Redis: an AsyncRedisStore, so that aauthorize talks to Redis natively.
+            store = open_store(store, asynchronous=True)
         self._compose(
             loaded, Chain.root(loaded.compiled()),
             store=store if store is not None else default_store(),
@@ -125,11 +144,54 @@ class Guard:
         )
         # (tool, args, call_id, charge) -> Decision, measured, audited, failing closed.
         self._decide = self._instruments.measured(self._decider.decide, finish)
+        # Its async twin, which never blocks the event loop on the store or the audit sink.
+        self._adecide = self._async_decide(store, finish)
         # A tool call: attempts (span, decision, the tool), retried as the grant says.
         retries = Retries(self._attempt, self._aattempt, manifest=manifest, clock=clock,
                           expires_ts=chain.expires_ts)
         self._run = retries.run
         self._arun = retries.arun
+
+    def _async_decide(self, store: BudgetStore, finish: Finish | None) -> ADecide:
+        """The async decision path for `store`: native for an `AsyncBudgetStore` (the audit write
+        in a worker thread), inline for a `MemoryStore` without audit (no I/O at all), and
+        otherwise the whole synchronous decision in a worker thread (SQLite, a user's store)."""
+        decide = self._decide
+        if isinstance(store, AsyncBudgetStore):
+            afinish: AFinish | None = None
+            if finish is not None:
+                sync_finish = finish
+
+                async def afinish(
+                    decision: Decision, args: Mapping[str, Any] | None, charge: bool
+                ) -> Decision:
+                    if not charge:  # a dry run writes nothing
+                        return decision
+                    return await asyncio.to_thread(sync_finish, decision, args, charge)
+
+            adecide = self._decider.adecide
+
+            def native(
+                tool: Any, args: Mapping[str, Any] | None, call_id: str | None, charge: bool
+            ) -> Awaitable[Decision]:
+                return adecide(store, tool, args, call_id, charge)
+
+            return self._instruments.ameasured(native, afinish)
+        if type(store) is MemoryStore and finish is None:
+
+            async def inline(
+                tool: Any, args: Mapping[str, Any] | None, call_id: str | None, charge: bool
+            ) -> Decision:
+                return decide(tool, args, call_id, charge)
+
+            return inline
+
+        async def off_loop(
+            tool: Any, args: Mapping[str, Any] | None, call_id: str | None, charge: bool
+        ) -> Decision:
+            return await asyncio.to_thread(decide, tool, args, call_id, charge)
+
+        return off_loop
 
     # -- identity -------------------------------------------------------------------------
 
@@ -162,6 +224,19 @@ class Guard:
     ) -> Decision:
         """The decision `authorize` would make now, charging nothing."""
         return self._decide(tool, args, call_id, False)
+
+    async def aauthorize(
+        self, tool: str, args: Mapping[str, Any] | None = None, *, call_id: str | None = None
+    ) -> Decision:
+        """`authorize` for async callers: the same decision, and the event loop never waits on
+        the store or the audit sink (see `_async_decide`)."""
+        return await self._adecide(tool, args, new_call_id() if call_id is None else call_id, True)
+
+    async def acheck(
+        self, tool: str, args: Mapping[str, Any] | None = None, *, call_id: str | None = None
+    ) -> Decision:
+        """`check` for async callers: the decision `aauthorize` would make now, charging nothing."""
+        return await self._adecide(tool, args, call_id, False)
 
     def owns(self, exc: BaseException) -> bool:
         """True when `exc` is the `DelegationDenied` this guard raised for one of its own decisions
@@ -234,7 +309,9 @@ class Guard:
     ) -> T:
         instruments = self._instruments
         with instruments.span(tool) as span:
-            self._enter(span, tool, args, call_id)
+            if self.record_values:
+                instruments.arguments(span, args)
+            self._admit(span, await self.aauthorize(tool, args, call_id=call_id))
             try:
                 result = call()
                 if inspect.isawaitable(result):
@@ -248,7 +325,10 @@ class Guard:
         """Authorize the call on its span; a blocking denial raises, owned by this guard."""
         if self.record_values:
             self._instruments.arguments(span, args)
-        decision = self.authorize(tool, args, call_id=call_id)
+        self._admit(span, self.authorize(tool, args, call_id=call_id))
+
+    def _admit(self, span: Any, decision: Decision) -> None:
+        """Put the decision on the span; a blocking denial raises, owned by this guard."""
         self._instruments.annotate(span, decision)
         if decision.blocks:
             assert decision.denial is not None
@@ -299,12 +379,19 @@ class Guard:
     # -- lifetime -------------------------------------------------------------------------
 
     def revoke(self, reason: str = "") -> None:
-        """End the delegation now: every later decision for this task (and any sub-agent's) is
-        `revoked`, in every process sharing the store."""
+        """End the delegation now, fleet-wide: every later decision for this task (and any
+        sub-agent's) is `revoked`, in every process sharing the store."""
         self._chain.revoke_locally(reason)
         self.store.revoke(
             self.task, reason, expires_at=self.manifest.expires_ts + REVOCATION_RETENTION_SECONDS
         )
+
+    def end(self, reason: str = "task ended") -> None:
+        """End this guard and its delegates (every later decision of theirs is `revoked`), here
+        only: other guards for the same task, in this process or another one sharing the store,
+        keep working. What leaving `with Guard(...)` / `async with` does; `revoke` is the
+        fleet-wide one."""
+        self._chain.revoke_locally(reason)
 
     @property
     def revoked(self) -> bool:
@@ -319,6 +406,8 @@ class Guard:
             for (scope, limit), u in zip(budgets.items(), used, strict=True)
         }
 
+    # A `with` block is one worker's use of the task: leaving it ends this guard (and the
+    # guards it delegated to), not the task of every worker sharing the store.
     def __enter__(self) -> Guard:
         return self
 
@@ -326,7 +415,7 @@ class Guard:
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.revoke("task ended")
+        self.end()
 
     async def __aenter__(self) -> Guard:
         return self
@@ -335,4 +424,4 @@ class Guard:
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.revoke("task ended")
+        self.end()

@@ -1,12 +1,13 @@
 """Budget stores: where a task's budget use and revocation live (layer 3).
 
-`RedisStore` loads lazily, so importing the stores never needs redis-py.
+`RedisStore` and `AsyncRedisStore` load lazily, so importing the stores never needs redis-py.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._async import AsyncBudgetStore
 from ._memory import MemoryStore, default_store
 from ._protocol import (
     RETENTION_SECONDS,
@@ -23,10 +24,13 @@ from ._url import open_store, redact_url
 
 if TYPE_CHECKING:
     from ._redis import RedisStore
+    from ._redis_async import AsyncRedisStore
 
 __all__ = [
     "RETENTION_SECONDS",
     "REVOCATION_RETENTION_SECONDS",
+    "AsyncBudgetStore",
+    "AsyncRedisStore",
     "BudgetStore",
     "Charge",
     "MemoryStore",
@@ -47,4 +51,8 @@ def __getattr__(name: str) -> object:
         from ._redis import RedisStore
 
         return RedisStore
+    if name == "AsyncRedisStore":
+        from ._redis_async import AsyncRedisStore
+
+        return AsyncRedisStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,7 @@ the manifest expires, retrying transient faults, and refusing work once closed."
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import ClassVar, Self, TypeVar
 
 from .._errors import StoreUnavailable
@@ -38,6 +38,12 @@ class PersistentStore:
         if self._closed:
             raise StoreUnavailable(f"{self!r} is closed")
         return self.retry.run(fn, self.transient, fatal=self.fatal, what=f"{self._label}: {what}")
+
+    async def _arun(self, fn: Callable[[], Awaitable[T]], what: str) -> T:
+        """`_run` for the native async methods of a store."""
+        if self._closed:
+            raise StoreUnavailable(f"{self!r} is closed")
+        return await self.retry.arun(fn, self.transient, fatal=self.fatal, what=f"{self._label}: {what}")
 
     def close(self) -> None:
         self._closed = True

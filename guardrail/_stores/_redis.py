@@ -283,6 +283,14 @@ class RedisStore(PersistentStore):
         tasks, charges = list(tasks), list(charges)
         if not charges and not tasks:
             return None
+        keys, args = self.settle_request(tasks, charges, expires_at, commit)
+        result = self._run(lambda: self._trips.run(keys, args), "settle")
+        return settle_reply(charges, result)
+
+    def settle_request(
+        self, tasks: list[str], charges: list[Charge], expires_at: float, commit: bool
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the settle script (shared with `AsyncRedisStore`)."""
         expires_at = checked_expiry(expires_at)
         prefix = self.prefix
         keys = [f"{prefix}:revoked:{task}" for task in tasks]
@@ -298,12 +306,7 @@ class RedisStore(PersistentStore):
                 args.append(f"{k} 0 - {charge.scope}")  # never fits
             else:
                 args.append(f"{k} {amount} {limit} {charge.scope}")
-        result = self._run(lambda: self._trips.run(keys, args), "settle")
-        if result == 0:
-            return None
-        if int(result[0]) == 2:
-            return Revoked(_text(result[1]))
-        return Overrun(charges[int(result[1]) - 1], to_number(int(result[2])))
+        return keys, args
 
     def refund(self, charges: Sequence[Charge], *, call_id: str) -> bool:
         """Give a call's charges back, once per ``call_id`` (one script, atomic)."""
@@ -347,9 +350,15 @@ class RedisStore(PersistentStore):
         return self._run(scan, "tasks")
 
     def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
+        keys, args = self.revoke_request(task, reason, expires_at)
+        self._run(lambda: self._revoke_script(keys=keys, args=args), "revoke")
+
+    def revoke_request(
+        self, task: str, reason: str, expires_at: float | None
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the revoke script (shared with `AsyncRedisStore`)."""
         end = "" if expires_at is None else _num(min(checked_expiry(expires_at), 1e13))
-        key = self.revoked_key(task)
-        self._run(lambda: self._revoke_script(keys=[key], args=[reason, end, _num(self.grace)]), "revoke")
+        return [self.revoked_key(task)], [reason, end, _num(self.grace)]
 
     def revoked(self, tasks: Sequence[str]) -> str | None:
         tasks = list(tasks)
@@ -369,6 +378,15 @@ class RedisStore(PersistentStore):
     def ping(self) -> bool:
         """True when Redis answers (with the usual retries); else raises ``StoreUnavailable``."""
         return bool(self._run(self.client.ping, "ping"))
+
+
+def settle_reply(charges: Sequence[Charge], result: Any) -> Revoked | Overrun | None:
+    """What the settle script's reply means (shared with `AsyncRedisStore`)."""
+    if result == 0:
+        return None
+    if int(result[0]) == 2:
+        return Revoked(_text(result[1]))
+    return Overrun(charges[int(result[1]) - 1], to_number(int(result[2])))
 
 
 def _num(value: float) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import (
+    AsyncRetrying,
     RetryCallState,
     Retrying,
     retry_if_exception_type,
@@ -77,6 +79,48 @@ class RetryPolicy:
                 raise replay.pop()
             return fn()
 
+        retrying = Retrying(**self._settings(start, transient))
+        try:
+            return retrying(attempt)
+        except transient + fatal as exc:
+            raise StoreUnavailable(f"{what}: {exc}") from exc
+
+    async def arun(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        transient: tuple[type[BaseException], ...],
+        *,
+        what: str,
+        fatal: tuple[type[BaseException], ...] = (),
+    ) -> T:
+        """`run` for a coroutine function: the same tries and waits, the waits with
+        ``asyncio.sleep`` so that the event loop keeps running."""
+        start = time.monotonic()
+        try:
+            return await fn()
+        except transient as exc:
+            first: BaseException = exc
+        except fatal as exc:
+            raise StoreUnavailable(f"{what}: {exc}") from exc
+        if self.attempts == 1:
+            raise StoreUnavailable(f"{what}: {first}") from first
+
+        replay: list[BaseException] = [first]
+
+        async def attempt() -> T:
+            if replay:  # as in `run`: the first failure is replayed, then fn is called again
+                raise replay.pop()
+            return await fn()
+
+        retrying = AsyncRetrying(sleep=asyncio.sleep, **self._settings(start, transient))
+        try:
+            result: T = await retrying(attempt)
+            return result
+        except transient + fatal as exc:
+            raise StoreUnavailable(f"{what}: {exc}") from exc
+
+    def _settings(self, start: float, transient: tuple[type[BaseException], ...]) -> dict[str, Any]:
+        """tenacity's settings for the retries after a first try that began at ``start``."""
         attempts, deadline = self.attempts, self.deadline
 
         def give_up(state: RetryCallState) -> bool:
@@ -87,13 +131,10 @@ class RetryPolicy:
             upcoming = float(getattr(state, "upcoming_sleep", 0.0) or 0.0)
             return time.monotonic() - start + upcoming >= deadline
 
-        retrying = Retrying(
-            stop=give_up,
-            wait=wait_exponential(multiplier=self.initial, max=self.max_wait) + wait_random(0, self.jitter),
-            retry=retry_if_exception_type(transient),
-            reraise=True,
-        )
-        try:
-            return retrying(attempt)
-        except transient + fatal as exc:
-            raise StoreUnavailable(f"{what}: {exc}") from exc
+        return {
+            "stop": give_up,
+            "wait": wait_exponential(multiplier=self.initial, max=self.max_wait)
+            + wait_random(0, self.jitter),
+            "retry": retry_if_exception_type(transient),
+            "reraise": True,
+        }

@@ -77,9 +77,12 @@ def _pop_number(params: dict[str, str], name: str, kind: Callable[[str], T]) -> 
         raise ValueError(f"store URL parameter {name} must be {what}, got {raw!r}") from None
 
 
-def open_store(url: str) -> BudgetStore:
+def open_store(url: str, *, asynchronous: bool = False) -> BudgetStore:
     """Open the budget store a URL names (see the module docstring). Raises ``ValueError`` for a
-    URL it does not understand; opening a Redis store does not connect yet."""
+    URL it does not understand; opening a Redis store does not connect yet. With
+    ``asynchronous``, a Redis URL opens an `AsyncRedisStore` (native ``redis.asyncio`` methods
+    as well as the synchronous ones): what ``Guard(store=URL)`` does. Other stores are the same
+    either way (the guard's async path runs them off the event loop)."""
     if not isinstance(url, str) or not url.strip():
         raise ValueError("store URL must be a non-empty string such as 'sqlite:///var/lib/guardrail.db'")
     url = url.strip()
@@ -100,7 +103,7 @@ def open_store(url: str) -> BudgetStore:
         return _open_sqlite(url)
 
     if scheme in ("redis", "rediss", "unix"):
-        return _open_redis(url)
+        return _open_redis(url, asynchronous)
 
     raise ValueError(
         f"unknown store URL scheme {scheme!r} in {redact_url(url)!r}: use memory:, sqlite:///path or redis://host:port/db"
@@ -136,7 +139,7 @@ def _open_sqlite(url: str) -> BudgetStore:
     return SQLiteStore(path, create=create in ("1", "true", "yes"), **kwargs)
 
 
-def _open_redis(url: str) -> BudgetStore:
+def _open_redis(url: str, asynchronous: bool = False) -> BudgetStore:
     parts = urlsplit(url)
     params = parse_qsl(parts.query, keep_blank_values=True)
     # Parameters redis-py understands pass through to its client; the rest are ours.
@@ -146,9 +149,10 @@ def _open_redis(url: str) -> BudgetStore:
     client_url = urlunsplit(parts._replace(query=urlencode(rest)))
     try:
         from ._redis import RedisStore
+        from ._redis_async import AsyncRedisStore
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("the Redis store needs redis-py: pip install 'task-guardrail[redis]'") from exc
-    return RedisStore(client_url, **kwargs)
+    return (AsyncRedisStore if asynchronous else RedisStore)(client_url, **kwargs)
 
 
 def redact_url(url: str) -> str:

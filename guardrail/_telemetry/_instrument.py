@@ -11,7 +11,7 @@ Whether a provider is there is asked on every call, so a provider set later is u
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -29,12 +29,15 @@ try:  # where the API keeps the global meter provider (None until one is set)
 except ImportError:  # pragma: no cover - a future API without it: always measure
     _metrics_state = None  # type: ignore[assignment]
 
-__all__ = ["Decide", "Finish", "Instruments", "span_attributes"]
+__all__ = ["ADecide", "AFinish", "Decide", "Finish", "Instruments", "span_attributes"]
 
 # (tool, args, call_id, charge) -> Decision: the shape of every layer of a guard's decision path.
 Decide = Callable[[Any, Mapping[str, Any] | None, str | None, bool], Decision]
 # (decision, args, charge) -> the decision that stands: what runs after deciding, untimed (I/O).
 Finish = Callable[[Decision, Mapping[str, Any] | None, bool], Decision]
+# Their async twins (the guard's async path).
+ADecide = Callable[[Any, Mapping[str, Any] | None, str | None, bool], Awaitable[Decision]]
+AFinish = Callable[[Decision, Mapping[str, Any] | None, bool], Awaitable[Decision]]
 
 _DURATION_BUCKETS = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4,
                      1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -132,6 +135,30 @@ class Instruments:
             return decision
 
         return measured_decide
+
+    def ameasured(self, adecide: ADecide, afinish: AFinish | None = None) -> ADecide:
+        """`measured` for the async path: the same timing, counting and attributes."""
+        explicit = self._meter_provider is not None
+
+        async def measured_adecide(
+            tool: Any, args: Mapping[str, Any] | None, call_id: str | None, charge: bool
+        ) -> Decision:
+            if not explicit and getattr(_metrics_state, "_METER_PROVIDER", _UNSET) is None:
+                decision = await adecide(tool, args, call_id, charge)
+                return decision if afinish is None else await afinish(decision, args, charge)
+            start = perf_counter()
+            decision = await adecide(tool, args, call_id, charge)
+            elapsed = perf_counter() - start
+            if afinish is not None:
+                decision = await afinish(decision, args, charge)
+            attrs = self._allow_attributes.get(tool) if decision.allowed else None
+            if attrs is None:
+                attrs = self._attributes(decision)
+            self._count(1, attrs)
+            self._time(elapsed, attrs)
+            return decision
+
+        return measured_adecide
 
     def _attributes(self, decision: Decision) -> dict[str, str]:
         tool = decision.tool if decision.tool in self._granted else tel.OTHER_TOOL

@@ -149,6 +149,7 @@ async def test_a_running_proxy_shares_its_store_and_writes_its_logs(tmp_path: Pa
     task = task_id()
     manifest = write_manifest(tmp_path, manifest_data(task))
     store = f"sqlite:///{tmp_path / 'budgets.db'}"
+    assert run_cli("store", "init", store).returncode == 0  # a SQLite store is created explicitly
     audit = tmp_path / "audit.jsonl"
     spans = tmp_path / "spans.jsonl"
     options = ["--store", store, "--audit", str(audit), "--trace", f"jsonl:{spans}", "--record-values"]
