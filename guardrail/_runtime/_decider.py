@@ -3,8 +3,8 @@
 Pure apart from the store it is given (revocation, budget use, the atomic charge) and the clock.
 Checks run in the order of DESIGN.md ("Decisions and denials"); the first failure is the denial.
 A fast path takes the common case straight through (one manifest, in its window, a granted tool
-without budget, arguments that pass, not revoked); anything else takes the full path, which
-also explains. Whatever goes wrong while deciding denies: `StoreUnavailable` as
+without budget or condition, arguments that pass, not revoked); anything else takes the full path,
+which also explains. Whatever goes wrong while deciding denies: `StoreUnavailable` as
 `store_unavailable`, anything else as `internal_error`.
 """
 
@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .._errors import StoreUnavailable
 from .._outcome import Decision, DenialCode
 from .._policy import Violation, is_finite_number, written
 from .._policy._compiled import CompiledManifest, CompiledTool
+from .._policy._conditions import call_data
 from .._stores import BudgetStore, Charge, Overrun
 from ._chain import Chain
 from ._denials import Denials
@@ -60,7 +61,7 @@ class Decider:
                 compiled = link.tools.get(tool) if type(tool) is str else None
                 if (
                     compiled is not None
-                    and not compiled.budgeted
+                    and compiled.direct
                     and now < link.expires_ts
                     and (link.not_before_ts is None or now >= link.not_before_ts)
                     and (type(args) is dict or args is None)
@@ -111,6 +112,9 @@ class Decider:
                 bad = _charges(compiled, link, args, charges)
                 if bad is not None:
                     return denials.violation(bad, depth, tool, call_id)
+        denied = self._conditions(tool, cast(Mapping[str, Any], args), now, call_id)
+        if denied is not None:
+            return denied
         if charges:
             overrun: Overrun | None
             if charge:
@@ -120,6 +124,22 @@ class Decider:
             if overrun is not None:
                 return denials.exhausted(overrun, tool, call_id)
         return Decision(True, tool, call_id)
+
+    def _conditions(
+        self, tool: str, args: Mapping[str, Any], now: float, call_id: str | None
+    ) -> Decision | None:
+        """`condition_failed` unless every link's `when` for `tool` is true (after every link's
+        argument checks, before the budgets)."""
+        for depth, link in enumerate(self._chain.links):
+            condition = link.tools[tool].condition
+            if condition is None:
+                continue
+            data = call_data(condition, args, tool, link.task, link.principal, now)
+            if not condition.holds(data):
+                return self._denials.condition_failed(
+                    condition, condition.evaluate(data), depth, tool, call_id
+                )
+        return None
 
 
 def _charges(
