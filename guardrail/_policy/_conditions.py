@@ -100,10 +100,9 @@ class Condition:
         """The value of the expression for `data`, or a `CelError`. Never raises."""
         try:
             result = self._program.eval(data=data)
-            value = result.value()
             if result.type() == _ERROR_TYPE:
-                return CelError(_error_code(value))
-            return value
+                return CelError(_error_code(result.value()))
+            return result.plain_value()
         except Exception as exc:  # a value the binding cannot convert (e.g. a lone surrogate)
             return CelError(_error_code(exc) if _STATUS.match(str(exc)) else "INVALID_ARGUMENT")
 
