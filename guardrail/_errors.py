@@ -10,6 +10,7 @@
         +-- DelegationExpired              expired, not_yet_valid
         +-- ToolNotAllowed                 tool_not_allowed
         +-- ArgumentViolation              argument_not_allowed, argument_missing, argument_invalid
+        |   +-- ConditionFailed            condition_failed (a grant's `when` was not true)
         +-- BudgetExhausted                budget_exhausted
         (DelegationDenied itself)          store_unavailable, internal_error
 
@@ -92,6 +93,12 @@ class ArgumentViolation(DelegationDenied):
     """An argument is not allowed, missing, or fails a constraint."""
 
 
+class ConditionFailed(ArgumentViolation):
+    """The grant's `when` condition was not true for the call. A subclass of `ArgumentViolation`:
+    a condition relates the call's arguments (to each other, to the time, to the task), so code
+    that catches argument problems to let the model fix its call catches this too."""
+
+
 class BudgetExhausted(DelegationDenied):
     """A call or sum budget would be exceeded."""
 
@@ -113,6 +120,7 @@ _BY_CODE: dict[str, type[DelegationDenied]] = {
     "argument_not_allowed": ArgumentViolation,
     "argument_missing": ArgumentViolation,
     "argument_invalid": ArgumentViolation,
+    "condition_failed": ConditionFailed,
     "budget_exhausted": BudgetExhausted,
     # The guard could not decide (store down, checker or audit log failed): no kind of call to
     # name, so the base class.

@@ -32,6 +32,7 @@ class DenialCode(StrEnum):
     ARGUMENT_NOT_ALLOWED = "argument_not_allowed"
     ARGUMENT_MISSING = "argument_missing"
     ARGUMENT_INVALID = "argument_invalid"
+    CONDITION_FAILED = "condition_failed"
     BUDGET_EXHAUSTED = "budget_exhausted"
     STORE_UNAVAILABLE = "store_unavailable"
     INTERNAL_ERROR = "internal_error"

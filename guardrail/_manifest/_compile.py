@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from .._policy import ArgsRule, CompiledManifest, CompiledTool
+from .._policy._conditions import compile_condition
 from ._grants import Budget, ToolGrant
 
 __all__ = ["compile_manifest"]
@@ -54,8 +55,9 @@ def compile_manifest(manifest: _Manifest) -> CompiledManifest:
                 calls.append((f"tools.{name}.calls", grant.budget.calls))
             for arg, limit in (grant.budget.sum or {}).items():
                 sums.append((arg, f"tools.{name}.sum.{arg}", limit))
+        condition = compile_condition(grant.when) if grant.when is not None else None
         tools[name] = CompiledTool(
-            name, ArgsRule(rules, grant.allow_other_args), tuple(calls), tuple(sums)
+            name, ArgsRule(rules, grant.allow_other_args), tuple(calls), tuple(sums), condition
         )
     return CompiledManifest(
         task=manifest.task,

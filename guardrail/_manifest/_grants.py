@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from .._policy._conditions import MAX_SOURCE, ConditionError, compile_condition
 from ._constraint import Constraint
 
 __all__ = ["Budget", "RetrySpec", "Strict", "ToolGrant", "parse_duration"]
@@ -104,12 +105,29 @@ class RetrySpec(Strict):
 
 
 class ToolGrant(Strict):
-    """One granted tool: its argument constraints, its budget and its retries."""
+    """One granted tool: its argument constraints, its condition, its budget and its retries."""
 
     args: dict[str, Constraint] = Field(default_factory=dict)
     allow_other_args: StrictBool = False
+    when: Annotated[str, Field(min_length=1, max_length=MAX_SOURCE)] | None = Field(
+        default=None,
+        description="A CEL expression over args, tool, task, principal and now that must be "
+        "true for the call to be allowed (needs the 'cel' extra).",
+    )
     budget: Budget | None = None
     retry: RetrySpec | None = None
+
+    @field_validator("when")
+    @classmethod
+    def _condition(cls, value: str | None) -> str | None:
+        # Compiled here so that a bad expression names its own path and line; compiling again
+        # when the manifest is compiled hits the cache.
+        if value is not None:
+            try:
+                compile_condition(value)
+            except ConditionError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _sums_named(self) -> Self:

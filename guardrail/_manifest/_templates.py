@@ -20,7 +20,9 @@ How a parameter is inserted into a constraint's value is its kind's `template` s
 `guardrail._policy._kind`): inside a `pattern` it matches itself literally (its punctuation is
 escaped); inside a `path_within` root or a URL `path_prefix` it cannot hold a `.` or `..` segment
 nor be empty (or only `/`), and inside a URL host it cannot hold `*`. `${task}` is the task id.
-The template's own `task` key, if any, must be `${task}`: the task is given per instance.
+A `when` condition cannot hold a parameter at all: inserted into CEL source, a value could rewrite
+the expression. The template's own `task` key, if any, must be `${task}`: the task is given per
+instance.
 
 Missing, unknown and ill-typed parameters are `ManifestError`s; the rendered manifest (without
 `params`) is then validated like any other.
@@ -264,6 +266,12 @@ class _Renderer:
         return value
 
     def string(self, text: str, path: DataPath, ctx: _Context) -> Any:
+        if ctx == "condition" and _TOKEN.search(text.replace("$${", "")):
+            # Text inserted into CEL source could rewrite the expression (`x' || true || '`).
+            self._problem(path, "a `when` condition cannot hold a parameter (it would be "
+                                "inserted into the expression's source): constrain the argument "
+                                "with the parameter under `args` instead")
+            return text
         whole = _TOKEN.fullmatch(text)
         if whole is not None and whole.group(1) is not None:
             name = whole.group(1)
@@ -351,7 +359,7 @@ def _child_context(ctx: _Context, key: Any) -> _Context:
     if ctx == "manifest":
         return "tools" if key == "tools" else "text"
     if ctx == "grant":
-        return "args" if key == "args" else "text"
+        return "args" if key == "args" else "condition" if key == "when" else "text"
     if ctx == "constraint":
         kind = REGISTRY.get(key)
         return kind.template if kind is not None else "text"

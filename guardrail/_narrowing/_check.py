@@ -15,6 +15,9 @@ is one of:
 - `unprovable`: neither. Two different regular expressions, for instance, are never proven to be
   inside one another; the check says so rather than guess.
 
+Conditions (`when`): a parent's condition is proven only when the child's repeats each of its
+`&&` clauses; otherwise `unprovable` (it still binds at run time, as every link does).
+
 Budgets: every parent budget must be matched by the child's own budgets (the most calls, or the
 largest sum, the child allows over the tools the parent's budget counts). Expiry: the child must
 end no later than the parent, and start no earlier. The verdict is `narrower` (exit 0), `not
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,10 +36,12 @@ from typing import Any
 from .._manifest._models import Manifest, parse_duration
 from .._policy import bounds, is_finite_number
 from .._policy._compiled import CompiledManifest, CompiledTool, budget_scopes, scope_location
+from .._policy._conditions import call_data
 from .._text import num
 from ._algebra import SUM_IMPLIED, ArgsSpec, Side
 from ._args import compare_args
 from ._candidates import both, candidates, first
+from ._conditions import implies
 from ._report import NO_VALUE, Finding, NarrowerReport, Status
 
 __all__ = ["narrower"]
@@ -120,6 +126,30 @@ class _Check:
                          "to confirm it)")
             else:
                 self.add("wider", where, item.check, item.detail, {"tool": tool, "args": call})
+        self.condition(tool)
+
+    def condition(self, tool: str) -> None:
+        """The parent's `when` must follow from the child's (proven only syntactically)."""
+        child, parent = self.cc.tools[tool].condition, self.pc.tools[tool].condition
+        where = f"tools.{tool}.when"
+        if parent is None:
+            if child is not None:
+                self.add("ok", where, "when", "the parent sets no condition; the child's only "
+                                               "narrows")
+            return
+        check = f"when: {parent.source}"
+        binds = ("the parent's condition still binds every call at run time (the guard checks "
+                 "each link of the chain), but the child's manifest does not show it")
+        if child is None:
+            self.add("unprovable", where, check, f"the child drops the condition: {binds}")
+        elif implies(child.source, parent.source):
+            self.add("ok", where, check, "the child's condition includes every clause of the "
+                                         "parent's")
+        else:
+            self.add("unprovable", where, check,
+                     f"the child's condition {child.source!r} is not proven to imply the "
+                     f"parent's (only a condition that repeats each of the parent's `&&` clauses "
+                     f"is); {binds}")
 
     def _fill(self, tool: str, overrides: Mapping[str, Any], absent: set[str],
               prefer_parent: bool) -> dict[str, Any] | None:
@@ -145,7 +175,7 @@ class _Check:
     def example_call(self, tool: str) -> dict[str, Any] | None:
         """Some call the child allows (arguments only), or None when none was found."""
         call = self._fill(tool, {}, set(), prefer_parent=False)
-        if call is None or not _tool_allows(self.cc.tools[tool], call):
+        if call is None or not _tool_allows(self.cc.tools[tool], call, self.cc):
             return None
         return call
 
@@ -154,7 +184,9 @@ class _Check:
         call = self._fill(tool, overrides, absent, prefer_parent=True)
         if call is None:
             return None
-        if _tool_allows(self.cc.tools[tool], call) and not _tool_allows(self.pc.tools[tool], call):
+        if _tool_allows(self.cc.tools[tool], call, self.cc) and not _tool_allows(
+            self.pc.tools[tool], call, self.pc
+        ):
             return call
         return None
 
@@ -298,7 +330,7 @@ class _Check:
             if reached <= 0:
                 break
             call = self._fill(tool, {arg: value}, set(), prefer_parent=False)
-            if call is not None and _tool_allows(self.cc.tools[tool], call):
+            if call is not None and _tool_allows(self.cc.tools[tool], call, self.cc):
                 return reached, count, float(value)
         return 0.0, 0.0, 0.0
 
@@ -368,9 +400,15 @@ def _unused_name(names: set[str]) -> str:
     return next(f"arg{i}" for i in itertools.count() if f"arg{i}" not in names)
 
 
-def _tool_allows(tool: CompiledTool, call: Mapping[str, Any]) -> bool:
-    """What the guard decides for one call's arguments (constraints, then sum-budget values)."""
+def _tool_allows(tool: CompiledTool, call: Mapping[str, Any], link: CompiledManifest) -> bool:
+    """What the guard decides for one call's arguments (constraints, sum-budget values, the
+    condition evaluated now)."""
     if tool.args.violation(call) is not None:
+        return False
+    condition = tool.condition
+    if condition is not None and not condition.holds(
+        call_data(condition, call, tool.name, link.task, link.principal, time.time())
+    ):
         return False
     for arg, _, _ in tool.sum_scopes:
         value = call.get(arg)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._conditions import Condition
 from ._rules import ArgsRule
 
 __all__ = ["CompiledManifest", "CompiledTool", "budget_scopes", "scope_location"]
 
 
 class CompiledTool:
-    __slots__ = ("args", "budgeted", "call_scopes", "name", "sum_scopes")
+    __slots__ = ("args", "budgeted", "call_scopes", "condition", "direct", "name", "sum_scopes")
 
     def __init__(
         self,
@@ -19,12 +20,16 @@ class CompiledTool:
         args: ArgsRule,
         call_scopes: tuple[tuple[str, float], ...],
         sum_scopes: tuple[tuple[str, str, float], ...],
+        condition: Condition | None = None,
     ) -> None:
         self.name = name
         self.args = args
         self.call_scopes = call_scopes  # (scope, limit)
         self.sum_scopes = sum_scopes  # (argument, scope, limit)
+        self.condition = condition  # the grant's `when`, compiled
         self.budgeted = bool(call_scopes or sum_scopes)
+        # Decided by the argument test alone (the decider's fast path): no budget, no condition.
+        self.direct = not self.budgeted and condition is None
 
 
 class CompiledManifest:

@@ -3,8 +3,8 @@
 Pure apart from the store it is given (revocation, budget use, the atomic charge) and the clock.
 Checks run in the order of DESIGN.md ("Decisions and denials"); the first failure is the denial.
 A fast path takes the common case straight through (one manifest, in its window, a granted tool
-without budget, arguments that pass, not revoked); anything else takes the full path, which
-also explains. Whatever goes wrong while deciding denies: `StoreUnavailable` as
+without budget or condition, arguments that pass, not revoked); anything else takes the full path,
+which also explains. Whatever goes wrong while deciding denies: `StoreUnavailable` as
 `store_unavailable`, anything else as `internal_error`.
 
 `decide` (sync) and `adecide` (a store's native async methods) are one engine: they differ only
@@ -17,12 +17,13 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from .._errors import StoreUnavailable
 from .._outcome import Decision, DenialCode
 from .._policy import Violation, is_finite_number, written
 from .._policy._compiled import CompiledManifest, CompiledTool
+from .._policy._conditions import call_data
 from .._stores import BudgetStore, Charge
 from .._stores._async import AsyncBudgetStore
 from .._stores._protocol import Overrun, Revoked, refunder, settler
@@ -135,7 +136,7 @@ class Decider:
 
     def fast(self, tool: Any, args: object, call_id: str | None) -> Decision | None:
         """The allow of the common case (one manifest, in its window, a granted tool without
-        budget, arguments that pass, not revoked here), provided the store says the chain is not
+        budget or condition, arguments that pass, not revoked here), provided the store says the chain is not
         revoked; None: take the full path."""
         if self._fast and self._mark.reason is None:
             link = self._own
@@ -143,7 +144,7 @@ class Decider:
             compiled = link.tools.get(tool) if type(tool) is str else None
             if (
                 compiled is not None
-                and not compiled.budgeted
+                and compiled.direct
                 and now < link.expires_ts
                 and (link.not_before_ts is None or now >= link.not_before_ts)
                 and (type(args) is dict or args is None)
@@ -220,7 +221,7 @@ class Decider:
                 bad = _charges(compiled, link, args, charges)
                 if bad is not None:
                     return denials.violation(bad, depth, tool, call_id)
-        return None
+        return self._conditions(tool, cast(Mapping[str, Any], args), now, call_id)
 
     def refund(self, decision: Decision) -> bool:
         """Give back what `decision` charged, when it was this context's last charged call (what
@@ -230,6 +231,22 @@ class Decider:
             return False
         _charged.set(None)
         return self._refund(last[2], last[1])
+
+    def _conditions(
+        self, tool: str, args: Mapping[str, Any], now: float, call_id: str | None
+    ) -> Decision | None:
+        """`condition_failed` unless every link's `when` for `tool` is true (after every link's
+        argument checks, before the budgets)."""
+        for depth, link in enumerate(self._chain.links):
+            condition = link.tools[tool].condition
+            if condition is None:
+                continue
+            data = call_data(condition, args, tool, link.task, link.principal, now)
+            if not condition.holds(data):
+                return self._denials.condition_failed(
+                    condition, condition.evaluate(data), depth, tool, call_id
+                )
+        return None
 
 
 def _charges(

@@ -3,7 +3,8 @@
 A value a tool uses when an argument is left out (a Python default, a schema default a framework
 fills in) is added to the checked arguments where some manifest of the chain constrains it, so
 `amount=1000` cannot slip past `max: 50` (or a sum budget, or a parent's constraint) by being
-left out. What was passed is never replaced.
+left out. A tool with a `when` condition gets every default its rules let through (the
+condition may read any argument). What was passed is never replaced.
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ def with_defaults(
         return out
     grants = [link.tools[tool] for link in chain.grants(tool)]
     sums = {arg for compiled in grants for arg, _, _ in compiled.sum_scopes}
-    return _fill(out, defaults, [compiled.args for compiled in grants], sums)
+    rules = [compiled.args for compiled in grants]
+    if any(compiled.condition is not None for compiled in grants):
+        # A `when` may read any argument: it sees every default the rules let through, so
+        # `!has(args.amount) || ...` cannot pass a call that runs with a default it never saw.
+        sums |= {
+            name for name in defaults if isinstance(name, str)
+            and all(rule.allow_other or name in rule.names for rule in rules)
+        }
+    return _fill(out, defaults, rules, sums)
 
 
 def call_args(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from .._outcome import BudgetUse, Decision, Denial, DenialCode
 from .._policy import Violation
 from .._policy._compiled import CompiledManifest
+from .._policy._conditions import CelError, Condition
 from .._stores import Overrun
 from .._text import iso, num, short
 from ._chain import Chain
@@ -120,6 +121,24 @@ class Denials:
             argument=arg, constraint=found.constraint, depth=depth,
         )
 
+    def condition_failed(
+        self, condition: Condition, result: object, depth: int, tool: str, call_id: str | None
+    ) -> Decision:
+        # Why, without the engine's error text or the result's value: either may quote an
+        # argument, and denials hold no argument values.
+        if isinstance(result, CelError):
+            why = f"evaluated to an error ({result.code})"
+        elif result is False:
+            why = "is false"
+        else:
+            why = f"is not a boolean (it is {_cel_type(result)})"
+        written = f"when: {condition.source}"
+        return self.deny(
+            DenialCode.CONDITION_FAILED,
+            f"The condition of tool {tool!r} {why}: {short(condition.source, 300)}.",
+            tool, call_id, constraint=written, depth=depth,
+        )
+
     def exhausted(self, overrun: Overrun, tool: str, call_id: str | None) -> Decision:
         charge, used = overrun
         if charge.scope.endswith("calls"):
@@ -162,3 +181,9 @@ class Denials:
             "the call is denied.",
             decision.tool, decision.call_id,
         )
+
+
+def _cel_type(value: object) -> str:
+    names = {type(None): "null", bool: "bool", int: "int", float: "double", str: "string",
+             bytes: "bytes", list: "list", dict: "map"}
+    return names.get(type(value), "a " + type(value).__name__)

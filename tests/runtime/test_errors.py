@@ -11,6 +11,7 @@ from guardrail import (
     ArgumentViolation,
     AuditLogError,
     BudgetExhausted,
+    ConditionFailed,
     DelegationDenied,
     DelegationExpired,
     DelegationRevoked,
@@ -33,6 +34,7 @@ EXPECTED = {
     DenialCode.ARGUMENT_NOT_ALLOWED: ArgumentViolation,
     DenialCode.ARGUMENT_MISSING: ArgumentViolation,
     DenialCode.ARGUMENT_INVALID: ArgumentViolation,
+    DenialCode.CONDITION_FAILED: ConditionFailed,
     DenialCode.BUDGET_EXHAUSTED: BudgetExhausted,
     # The guard's own failures: the base class, no kind of call to name.
     DenialCode.STORE_UNAVAILABLE: DelegationDenied,
@@ -55,7 +57,8 @@ def test_one_tree_and_its_drawing() -> None:
     public = [getattr(guardrail, name) for name in guardrail.__all__]
     errors = [obj for obj in public if inspect.isclass(obj) and issubclass(obj, BaseException)]
     assert {cls.__name__ for cls in errors} == {
-        "ArgumentViolation", "AuditLogError", "AuthoringError", "BudgetExhausted", "DelegationDenied",
+        "ArgumentViolation", "AuditLogError", "AuthoringError", "BudgetExhausted", "ConditionFailed",
+        "DelegationDenied",
         "DelegationExpired", "DelegationRevoked", "GuardrailError", "ManifestError",
         "StoreUnavailable", "ToolNotAllowed",
     }
@@ -69,6 +72,7 @@ def test_one_tree_and_its_drawing() -> None:
     # The standard bases callers may already catch.
     assert issubclass(ManifestError, ValueError) and issubclass(AuditLogError, OSError)
     assert issubclass(DelegationDenied, PermissionError)
+    assert issubclass(ConditionFailed, ArgumentViolation)
     assert not issubclass(StoreUnavailable, DelegationDenied)
 
 
