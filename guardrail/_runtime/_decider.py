@@ -134,14 +134,26 @@ def _charges(
         value = args.get(arg)
         if value is None:
             continue
-        if not is_finite_number(value) or value < 0:
+        amount = _amount(value)
+        if amount is None:
             return Violation(
                 DenialCode.ARGUMENT_INVALID, [arg],
-                f"{written('sum', {arg: limit})} (a non-negative number)",
+                f"{written('sum', {arg: limit})} (a non-negative number within float range)",
             )
-        if value > 0:
-            charges.append(Charge(task, scope, float(value), limit))
+        if amount > 0:
+            charges.append(Charge(task, scope, amount, limit))
     return None
+
+
+def _amount(value: Any) -> float | None:
+    """What a summed value charges; None for a value that cannot count: not a number, negative,
+    or an integer too large for a float (10**400 would overflow the sum)."""
+    if not is_finite_number(value) or value < 0:
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def _peek(store: BudgetStore, charges: Sequence[Charge]) -> Overrun | None:
