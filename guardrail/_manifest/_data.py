@@ -93,7 +93,7 @@ class _Loader(yaml.SafeLoader):
                 f"line {mark.line + 1}: the manifest has more than {MAX_NODES} values "
                 f"({self.nodes} read so far; the limit is {MAX_NODES})"
             )
-        return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        return super().compose_node(parent, index)
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
         tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
@@ -110,9 +110,9 @@ def load_yaml(text: str, source: str | None = None) -> tuple[Any, dict[Path, int
     try:
         loader = _Loader(text)
         try:
-            root = loader.get_single_node()  # type: ignore[no-untyped-call]
+            root = loader.get_single_node()
         finally:
-            loader.dispose()  # type: ignore[no-untyped-call]
+            loader.dispose()
     except ManifestError as exc:
         raise ManifestError(exc.problems, source=source) from None
     except RecursionError:
