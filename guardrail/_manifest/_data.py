@@ -29,6 +29,11 @@ Path = tuple[str | int, ...]
 
 MAX_NODES = 100_000
 MAX_DEPTH = 64
+MAX_BYTES = 1 << 20
+"""The largest manifest (or template) text read, in UTF-8 bytes: 1 MiB, far above any real
+manifest. Set `GUARDRAIL_MAX_MANIFEST_BYTES` to raise it. Larger input is refused before it is
+parsed, so that a huge file costs nothing to reject."""
+MAX_BYTES_ENV = "GUARDRAIL_MAX_MANIFEST_BYTES"
 
 _NULL = {"", "~", "null", "Null", "NULL"}
 _TRUE = {"true", "True", "TRUE"}
@@ -44,7 +49,52 @@ _PLAIN = "tag:guardrail,2026:plain"
 _PLAIN_TAGS = {_PLAIN, *(_STANDARD + t for t in ("str", "int", "float", "bool", "null", "timestamp"))}
 
 
+def max_bytes() -> int:
+    """`MAX_BYTES`, or the limit `GUARDRAIL_MAX_MANIFEST_BYTES` sets (a positive integer)."""
+    raw = os.environ.get(MAX_BYTES_ENV)
+    if raw is None or not raw.strip():
+        return MAX_BYTES
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise ManifestError(f"{MAX_BYTES_ENV}={raw!r} must be a positive number of bytes")
+    return limit
+
+
+def check_size(text: str, source: str | None = None, what: str = "manifest") -> None:
+    """A `ManifestError` when `text` is larger than `max_bytes()` in UTF-8."""
+    limit = max_bytes()
+    # A character is 1 to 4 bytes: only text near the limit is encoded to be measured.
+    size = len(text)
+    if size * 4 > limit:
+        size = len(text.encode("utf-8", "surrogatepass")) if size <= limit else size
+    if size > limit:
+        raise ManifestError(
+            f"the {what} is {size} bytes, more than the limit of {limit} bytes "
+            f"(set {MAX_BYTES_ENV} to allow more)", source=source,
+        )
+
+
 class _Loader(yaml.SafeLoader):
+    """Plain scalars resolved by JSON's rules; nodes counted while they are composed, so that a
+    document with too many values is refused before it is built whole."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise ManifestError(
+                f"line {mark.line + 1}: the manifest has more than {MAX_NODES} values "
+                f"({self.nodes} read so far; the limit is {MAX_NODES})"
+            )
+        return super().compose_node(parent, index)
+
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
         tag: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
         if kind is ScalarNode and implicit[0] and tag != _STANDARD + "merge":
@@ -54,9 +104,17 @@ class _Loader(yaml.SafeLoader):
 
 def load_yaml(text: str, source: str | None = None) -> tuple[Any, dict[Path, int], list[str]]:
     """Parse YAML into JSON data, a map from each value's path to its (1-based) line, and the
-    problems found (values JSON cannot hold, duplicate keys), each naming its path and line."""
+    problems found (values JSON cannot hold, duplicate keys), each naming its path and line.
+    Text larger than `max_bytes()` or with more than `MAX_NODES` values is refused early."""
+    check_size(text, source)
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except ManifestError as exc:
+        raise ManifestError(exc.problems, source=source) from None
     except RecursionError:
         raise ManifestError("the manifest is nested too deeply", source=source) from None
     except yaml.YAMLError as exc:
@@ -219,6 +277,8 @@ def load_json(text: str, source: str | None = None) -> Any:
     def constant(name: str) -> Any:
         raise ValueError(f"{name} cannot be used in a manifest")
 
+    check_size(text, source)
+
     def finite(number: str) -> float:
         value = float(number)
         if not math.isfinite(value):  # 1e999 parses as an infinity
@@ -260,9 +320,19 @@ def digest_of(data: Mapping[str, Any]) -> str:
 
 
 def read_text(path: str | os.PathLike[str], what: str = "manifest") -> str:
-    """A file's UTF-8 text; a `ManifestError` naming the file when it cannot be read."""
+    """A file's UTF-8 text; a `ManifestError` naming the file when it cannot be read or is larger
+    than `max_bytes()` (checked before it is read)."""
+    limit = max_bytes()
     try:
-        return pathlib.Path(path).read_text(encoding="utf-8")
+        with pathlib.Path(path).open("rb") as f:
+            raw = f.read(limit + 1)  # never more than the limit, whatever the file's size
+        if len(raw) > limit:
+            size = os.stat(path).st_size
+            raise ManifestError(
+                f"the {what} is {max(size, len(raw))} bytes, more than the limit of {limit} bytes "
+                f"(set {MAX_BYTES_ENV} to allow more)", source=str(path),
+            )
+        return raw.decode("utf-8")
     except OSError as exc:
         raise ManifestError(f"cannot read {what}: {exc.strerror or exc}", source=str(path)) from None
     except UnicodeDecodeError:

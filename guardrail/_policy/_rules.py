@@ -145,10 +145,16 @@ class Rule:
         return self.violation(value) is None
 
 
+def _nulls_only(args: Mapping[str, Any], names: frozenset[str]) -> bool:
+    """Every key of `args` outside `names` has a null value (counts as left out)."""
+    return all(value is None for key, value in args.items() if key not in names)
+
+
 class ArgsRule:
     """The rules of an argument mapping (a tool's `args` or a `fields`): unknown names are denied
-    unless `allow_other`, required names must be present (null counts as absent), and every present
-    value must satisfy its rule. Checked in that order."""
+    unless `allow_other`, required names must be present, and every present value must satisfy
+    its rule. Checked in that order. A null counts as absent everywhere, also for an unknown name
+    (models send null for every optional parameter they do not use)."""
 
     __slots__ = ("allow_other", "names", "required", "rules", "test", "tests")
 
@@ -166,10 +172,10 @@ class ArgsRule:
         Generated as straight-line code (as fastjsonschema does) to avoid a loop per argument.
         Names enter the source only through repr() of a str, which is always a plain literal;
         predicates enter through the namespace, never as text."""
-        namespace: dict[str, Any] = {"names": self.names}
+        namespace: dict[str, Any] = {"names": self.names, "nulls_only": _nulls_only}
         lines = ["def test(args):"]
         if not self.allow_other:
-            lines.append("    if not args.keys() <= names: return False")
+            lines.append("    if not args.keys() <= names and not nulls_only(args, names): return False")
         for name in self.required:
             lines.append(f"    if args.get({name!r}) is None: return False")
         for i, (name, test) in enumerate(self.tests):
@@ -193,8 +199,8 @@ class ArgsRule:
     def violation(self, args: Mapping[str, Any]) -> Violation | None:
         if not self.allow_other:
             names = self.names
-            for key in args:
-                if key not in names:
+            for key, value in args.items():
+                if key not in names and value is not None:  # null: left out, as for named ones
                     label = key if isinstance(key, str) else repr(key)
                     return Violation(DenialCode.ARGUMENT_NOT_ALLOWED, [label[:200]], None)
         for name in self.required:

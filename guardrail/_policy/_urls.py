@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -73,6 +74,85 @@ class UrlSpec(BaseModel):
         return self
 
 
+_PERCENT = re.compile(r"%(?:[uU]([0-9a-fA-F]{4})|([0-9a-fA-F]{2}))")
+_INVISIBLE = re.compile(r"[\x00-\x20\x7f]")
+_MAX_DECODINGS = 4
+
+
+def _decode_once(text: str) -> str:
+    """One round of the percent-decodings servers apply: `%XX` (any case) as UTF-8 bytes, read
+    leniently (overlong forms such as `%c0%ae` decode to what they spell, as old decoders did),
+    and IIS's `%uXXXX`."""
+    out: list[str] = []
+    pending = bytearray()
+    pos = 0
+    for match in _PERCENT.finditer(text):
+        if match.start() != pos:
+            out.append(_lenient_utf8(pending))
+            pending.clear()
+            out.append(text[pos:match.start()])
+        if match.group(1) is not None:
+            out.append(_lenient_utf8(pending))
+            pending.clear()
+            out.append(chr(int(match.group(1), 16)))
+        else:
+            pending.append(int(match.group(2), 16))
+        pos = match.end()
+    out.append(_lenient_utf8(pending))
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _lenient_utf8(data: bytes | bytearray) -> str:
+    """UTF-8 that also accepts overlong and otherwise invalid sequences: each lead byte takes the
+    continuation bytes that follow it; a stray byte stands for itself."""
+    out: list[str] = []
+    i, n = 0, len(data)
+    while i < n:
+        lead = data[i]
+        size = 2 if 0xC0 <= lead < 0xE0 else 3 if 0xE0 <= lead < 0xF0 else 4 if 0xF0 <= lead < 0xF8 else 1
+        tail = data[i + 1:i + size]
+        if size == 1 or len(tail) != size - 1 or any(b & 0xC0 != 0x80 for b in tail):
+            out.append(chr(lead))
+            i += 1
+            continue
+        code = lead & (0x7F >> size)
+        for b in tail:
+            code = (code << 6) | (b & 0x3F)
+        out.append(chr(min(code, 0x10FFFF)))
+        i += size
+    return "".join(out)
+
+
+def _hidden_dot_segment(path: str) -> bool:
+    """True when decoding the path (up to `_MAX_DECODINGS` times, every encoding some server
+    decodes before it normalises) reveals a dot segment or a separator that the raw path does
+    not have as such: `/..%3B/`, `/%u002e%u002e/`, `/..%00/`, `/%c0%ae%c0%ae/`, `/%252e./`.
+    A path still changing after that many rounds is refused too."""
+    if "%" not in path:  # `..;` is matched by `_URL_SNEAKY_DOTS`, control characters earlier
+        return False
+    decoded = path
+    for _ in range(_MAX_DECODINGS):
+        again = _decode_once(decoded)
+        if again == decoded:
+            break
+        decoded = again
+    else:
+        return True
+    raw_segments = path.split("/")
+    segments = decoded.replace("\\", "/").split("/")
+    if len(segments) != len(raw_segments):
+        return True  # an encoded slash or backslash
+    for raw, segment in zip(raw_segments, segments, strict=True):
+        # What Tomcat, Jetty and IIS strip before they compare a segment with `..`: path
+        # parameters after `;`, NULs, spaces and control characters.
+        # Best-fit mappings (IIS) read a fullwidth dot as a dot: compare in NFKC.
+        core = unicodedata.normalize("NFKC", _INVISIBLE.sub("", segment.split(";", 1)[0]))
+        if core and core.strip(".") == "" and raw != core:
+            return True
+    return False
+
+
 class Url:
     """A URL whose scheme, host (exact or `*.` wildcard, case-insensitive) and normalised path are
     allowed. User-info, control characters, backslashes, non-ASCII hosts, encoded dots or slashes in
@@ -126,7 +206,7 @@ class Url:
                 return False
             # Decoded twice by some servers (`%252e` -> `%2e` -> `.`), or a dot segment carrying
             # path parameters (`/..;/`), which Tomcat, Jetty and Spring resolve as `..`.
-            if _URL_SNEAKY_DOTS.search(lowered):
+            if _URL_SNEAKY_DOTS.search(lowered) or _hidden_dot_segment(path):
                 return False
             norm = normalize_path(path)
             if norm is None or not within(norm, (self.path_prefix,)):

@@ -261,11 +261,23 @@ def _charges(
         value = args.get(arg)
         if value is None:
             continue
-        if not is_finite_number(value) or value < 0:
+        amount = _amount(value)
+        if amount is None:
             return Violation(
                 DenialCode.ARGUMENT_INVALID, [arg],
-                f"{written('sum', {arg: limit})} (a non-negative number)",
+                f"{written('sum', {arg: limit})} (a non-negative number within float range)",
             )
-        if value > 0:
+        if amount > 0:
             charges.append(Charge(task, scope, value, limit))  # as it is: the stores add exactly
     return None
+
+
+def _amount(value: Any) -> float | None:
+    """What a summed value charges, as a float for comparisons; None for a value that cannot
+    count: not a number, negative, or an integer too large for a float (10**400)."""
+    if not is_finite_number(value) or value < 0:
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None

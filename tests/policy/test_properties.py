@@ -243,7 +243,8 @@ def test_rule_test_agrees_with_violation(spec: dict[str, Any], value: Any) -> No
 @given(args=st.dictionaries(st.sampled_from(["a", "b", "c"]), constraints, max_size=3),
        allow_other=st.booleans(),
        call=st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), structured_values, max_size=4)
-       | st.sampled_from([None, [], "x"]))
+       | st.dictionaries(st.sampled_from(["a", "d", "e"]), st.none() | structured_values, max_size=3)
+       | st.sampled_from([None, [], "x", {"d": None}, {"a": None, "e": None}]))
 def test_fast_path_agrees_with_full_path(args: dict[str, Any], allow_other: bool, call: Any) -> None:
     try:
         guard = Guard(manifest({"f": {"args": args, "allow_other_args": allow_other}}), store=MemoryStore())
