@@ -228,7 +228,8 @@ def render_report(report: Report) -> str:
     """The report as text: totals, then the denials table, then decisions per tool."""
     t = report.totals
     lines = [
-        f"{report.decisions} decision{'' if report.decisions == 1 else 's'}: {t['allow']} allowed, {t['deny']} denied, "
+        f"{report.decisions} decision{'' if report.decisions == 1 else 's'}: "
+        f"{t['allow']} allowed, {t['deny']} denied, "
         f"{t['shadow_deny']} shadow-denied" + (f"  ({report.source})" if report.source else ""),
     ]
     if report.skipped:

@@ -207,7 +207,9 @@ def test_the_span_names_the_condition(store: MemoryStore, task_id: Callable[[str
         attributes = dict(span.attributes or {})
         assert attributes["guardrail.denial.code"] == "condition_failed"
         assert attributes["guardrail.denial.constraint"] == f"when: {PAY}"
-        assert "500" not in repr(attributes)
+        # The value never reaches the span; ids and digests are random hex and may contain "500".
+        recorded = {k: v for k, v in attributes.items() if not k.endswith((".digest", ".id"))}
+        assert "500" not in repr(recorded)
 
 
 def test_shadow_mode_reports_and_lets_through(
