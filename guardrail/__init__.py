@@ -21,6 +21,7 @@ from ._errors import (
     DelegationRevoked,
     GuardrailError,
     ManifestError,
+    NotJson,
     StoreUnavailable,
     ToolNotAllowed,
 )
@@ -38,7 +39,7 @@ from ._manifest import (
 )
 from ._narrowing import Finding, NarrowerReport, narrower
 from ._outcome import BudgetUse, Decision, Denial, DenialCode, Outcome
-from ._policy._normalize import NotJson, normalize_arguments
+from ._policy._normalize import normalize_arguments
 from ._runtime import AuditSink, Guard, Mode
 from ._signing._files import sign_file, verify_file, write_keypair
 from ._stores import (

@@ -26,6 +26,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from .._errors import NotJson
+
 __all__ = ["MAX_DEPTH", "SCALARS", "NotJson", "normalize_arguments", "plain_value"]
 
 MAX_DEPTH = 100
@@ -34,17 +36,6 @@ which also ends a cycle (a list containing itself), named as one."""
 
 SCALARS = frozenset({str, int, float, bool, type(None)})
 """The exact types that are their own copy."""
-
-
-class NotJson(ValueError):
-    """Arguments that cannot be copied as JSON data. `path` is where inside the arguments (keys
-    and list indexes, the argument's name first), `problem` what is wrong there."""
-
-    def __init__(self, path: list[str | int], problem: str) -> None:
-        self.path = path
-        self.problem = problem
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
-        super().__init__(f"arguments{where}: {problem}")
 
 
 class _Fail(Exception):
@@ -149,9 +140,13 @@ _NOT_JSON = "JSON data (a string, number, boolean, null, array or object), not {
 
 
 def _object(value: Any, depth: int, convert: _Convert | None) -> dict[str, Any]:
-    # dict.copy reads the stored entries in one C call, whatever a subclass's items/keys/__iter__
-    # say; any other Mapping is read once. The copy is what is checked and passed on.
-    out: dict[Any, Any] = dict.copy(value) if isinstance(value, dict) else dict(value.items())
+    # dict.items reads the stored entries (dict.copy would ask a subclass's keys()), whatever a
+    # subclass's items/keys/__iter__ say; any other Mapping is read once. The copy is what is
+    # checked and passed on.
+    out: dict[Any, Any] = (
+        dict.copy(value) if type(value) is dict
+        else dict(dict.items(value)) if isinstance(value, dict) else dict(value.items())
+    )
     scalars = SCALARS
     for key, item in out.items():
         if type(key) is not str:

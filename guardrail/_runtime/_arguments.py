@@ -86,6 +86,8 @@ class Copier:
         decision denies it)."""
         if type(args) is dict:
             out = dict.copy(args)  # one C call: a snapshot, never half of another thread's change
+        elif isinstance(args, dict):
+            out = dict(dict.items(args))  # the stored entries, whatever the subclass says
         elif isinstance(args, Mapping):
             out = dict(args.items())  # read once
         else:

@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeVar, cast, overload
 
 from opentelemetry import metrics, trace
 
-from .._errors import DelegationDenied
+from .._errors import DelegationDenied, ManifestError
 from .._manifest._models import Manifest
 from .._outcome import Decision, new_call_id
 from .._stores import (
@@ -48,7 +48,7 @@ from ._defaults import with_defaults
 from ._delegation import child_manifest
 from ._denials import Denials
 from ._retries import Retries
-from ._wrap import binder, caller, check_signature, guarded, parameter_defaults
+from ._wrap import argument_problems, binder, caller, guarded, parameter_defaults, signature_names
 
 __all__ = ["AuditSink", "Guard", "Mode"]
 
@@ -378,7 +378,9 @@ class Guard:
         if not tool:
             raise TypeError(f"cannot tell the tool name of {fn!r}: pass name=")
         sig = inspect.signature(fn)
-        check_signature(self.manifest.grant(tool), tool, fn, sig)
+        names, others = signature_names(sig)
+        self.check_arguments(tool, names, others=others,
+                             what=f"{getattr(fn, '__qualname__', repr(fn))}()")
         defaults = self.constrained_defaults(tool, parameter_defaults(sig))
         copier = self._copier
 
@@ -388,6 +390,22 @@ class Guard:
         wrapped = guarded(fn, tool, binder(sig, defaults), copy, caller(fn, sig), self._run, self._arun)
         wrapped.__guardrail__ = self  # type: ignore[attr-defined]
         return wrapped
+
+    def check_arguments(
+        self, tool: str, names: Iterable[str], *, others: bool = False, what: str | None = None
+    ) -> None:
+        """A `ManifestError` naming every argument this guard's manifest constrains for `tool`
+        that is not among `names`, the arguments the tool takes: such a constraint would never
+        apply (a typo?), and a required one would deny every call. `others`: the tool takes
+        arguments it does not name (`**kwargs`, `additionalProperties`), so nothing is refused.
+        `what` names the tool in the message (default ``tool 'NAME'``). `wrap` and every
+        adapter check the manifest against the tool's signature or schema with this."""
+        problems = argument_problems(
+            self.manifest.grant(tool), tool, names, others=others,
+            what=f"tool {tool!r}" if what is None else what,
+        )
+        if problems:
+            raise ManifestError(problems)
 
     @overload
     def wrap_all(self, registry: Mapping[str, F]) -> dict[str, F]: ...

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
-from .._errors import ManifestError
 from .._manifest._models import ToolGrant
 
-__all__ = ["Bind", "binder", "caller", "check_signature", "guarded", "parameter_defaults"]
+__all__ = ["Bind", "argument_problems", "binder", "caller", "guarded", "parameter_defaults",
+           "signature_names"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 Bind = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]
@@ -28,24 +28,25 @@ ARun = Callable[[str, dict[str, Any], Callable[[], Any], str | None], Awaitable[
 _P = inspect.Parameter
 
 
-def check_signature(grant: ToolGrant | None, tool: str, fn: Any, sig: inspect.Signature) -> None:
-    """A constraint on a parameter `fn` does not have would never apply: a `ManifestError`."""
-    if grant is None:
-        return
+def argument_problems(
+    grant: ToolGrant | None, tool: str, names: Iterable[str], *, others: bool, what: str
+) -> list[str]:
+    """A problem for each argument `grant` constrains that is not among `names` (unless the tool
+    takes `others`): such a constraint would never apply, and a required one denies every call."""
+    if grant is None or others:
+        return []
+    takes = frozenset(names)
+    listed = ", ".join(sorted(takes)) or "no arguments"
+    return [
+        f"tools.{tool}.args.{arg}: {what} has no argument {arg!r} (it takes: {listed})"
+        for arg in grant.args if arg not in takes
+    ]
+
+
+def signature_names(sig: inspect.Signature) -> tuple[list[str], bool]:
+    """The argument names a function takes by name, and whether it takes others (`**kwargs`)."""
     params = sig.parameters
-    if any(p.kind is _P.VAR_KEYWORD for p in params.values()):
-        return
-    missing = [arg for arg in grant.args if arg not in params]
-    if missing:
-        fname = getattr(fn, "__qualname__", repr(fn))
-        raise ManifestError(
-            [
-                f"tools.{tool}.args.{arg}: {fname}() has no parameter {arg!r}, so this "
-                "constraint would never apply (a typo?)"
-                for arg in missing
-            ],
-            source=None,
-        )
+    return list(params), any(p.kind is _P.VAR_KEYWORD for p in params.values())
 
 
 def parameter_defaults(sig: inspect.Signature) -> dict[str, Any]:
