@@ -168,7 +168,7 @@ class Hider(dict):  # type: ignore[type-arg]
         return [(k, v) for k, v in super().items() if k != "k"]
 
     def keys(self) -> Any:
-        return [k for k in super().keys() if k != "k"]
+        return [k for k in dict.keys(self) if k != "k"]
 
     def __iter__(self) -> Any:
         return iter(self.keys())
@@ -324,7 +324,8 @@ def test_normalize_arguments_converts_what_frameworks_produce() -> None:
         b: str = "x"
 
     out = normalize_arguments({
-        "enum": Color.RED, "int_enum": Size.BIG, "dec": decimal.Decimal("2.0"), "frac": decimal.Decimal("0.5"),
+        "enum": Color.RED, "int_enum": Size.BIG, "dec": decimal.Decimal("2.0"),
+        "frac": decimal.Decimal("0.5"),
         "date": datetime.date(2026, 1, 2), "uuid": uuid.UUID(int=1), "set": {3, 1, 2}, "bytes": b"hi",
         "point": Point(1), "model": Inner(a=2), "tuple": (1, (2,)), "nan": math.nan,
     })
@@ -491,7 +492,8 @@ def test_check_arguments() -> None:
     guard.check_arguments("t", ["a"], others=True)
     guard.check_arguments("t", ["a", "amout", "b"])
     guard.check_arguments("not_granted", [])
-    with pytest.raises(ManifestError, match=r"the upstream tool 't' has no argument 'b' \(it takes: no arguments\)"):
+    upstream = r"the upstream tool 't' has no argument 'b' \(it takes: no arguments\)"
+    with pytest.raises(ManifestError, match=upstream):
         guard.check_arguments("t", [], what="the upstream tool 't'")
 
     def t(a: int, amout: int) -> None: ...
