@@ -8,6 +8,9 @@ of EUR/GBP, and no other argument. Ratios are against the hand-written check in 
 (benchmarks/_harness.py). Every baseline is built once, outside the timed call, as the guard's
 manifest is: the pydantic model, the compiled schemas, and Cedar's parsed policy set. One more
 Cedar row parses the policy text on every call (what `is_authorized(request, "<text>", ...)` does).
+The `invoke` rows run a no-op tool through the guard (the guard copies the arguments it checks
+and hands the tool that copy); the nested rows call a tool whose `lines` argument is a list of 10
+objects (`each` with `fields`), so the cost of copying a nested argument shows as a ratio.
 """
 
 from __future__ import annotations
@@ -23,6 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 from guardrail import Guard, Manifest, MemoryStore
 
 ARGS = {"order_id": "ORD-004711", "amount": 42.5, "currency": "EUR"}
+NESTED_ARGS = {"order_id": "ORD-004711",
+               "lines": [{"sku": f"SKU-{i:04d}", "qty": i % 5 + 1} for i in range(10)]}
+NESTED_TOOL = {"args": {"order_id": {"equals": "ORD-004711"},
+                        "lines": {"max_length": 20, "each": {"fields": {
+                            "sku": {"pattern": "^SKU-[0-9]{4}$", "required": True},
+                            "qty": {"type": "integer", "min": 1, "max": 10}}}}}}
 
 
 def typical_manifest(extra_tools: int = 0) -> dict[str, Any]:
@@ -99,15 +108,26 @@ REFUND_SCHEMA = {
 }
 
 
+def _noop(**_: Any) -> bool:
+    return True
+
+
 def build_cases(number: int) -> list[Case]:
     store = MemoryStore()
     guard = Guard(typical_manifest(), store=store)
+    nested = Guard(typical_manifest() | {"task": "bench-nested", "tools": typical_manifest()["tools"]
+                                         | {"refund_lines": NESTED_TOOL}}, store=store)
     big = Guard(Manifest.model_validate(typical_manifest(10_000) | {"task": "bench-big"}), store=store)
     cases = [
         Case(BASELINE, lambda: hand_written("send_refund", ARGS)),
         Case("guard.check, 5 tools", lambda: guard.check("send_refund", ARGS)),
         Case("guard.check, 10,005 tools", lambda: big.check("send_refund", ARGS)),
         Case("guard.authorize, 5 tools (no budget)", lambda: guard.authorize("send_refund", ARGS)),
+        Case("guard.invoke, 5 tools (no-op tool)", lambda: guard.invoke("send_refund", _noop, ARGS)),
+        Case("guard.check, nested list argument (10 objects)",
+             lambda: nested.check("refund_lines", NESTED_ARGS)),
+        Case("guard.invoke, nested list argument (10 objects)",
+             lambda: nested.invoke("refund_lines", _noop, NESTED_ARGS)),
         Case("pydantic model_validate", lambda: pydantic_check("send_refund", ARGS)),
     ]
     try:

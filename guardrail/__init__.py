@@ -21,6 +21,7 @@ from ._errors import (
     DelegationRevoked,
     GuardrailError,
     ManifestError,
+    NotJson,
     StoreUnavailable,
     ToolNotAllowed,
 )
@@ -38,6 +39,7 @@ from ._manifest import (
 )
 from ._narrowing import Finding, NarrowerReport, narrower
 from ._outcome import BudgetUse, Decision, Denial, DenialCode, Outcome
+from ._policy._normalize import normalize_arguments
 from ._runtime import AuditSink, Guard, Mode
 from ._signing._files import sign_file, verify_file, write_keypair
 from ._stores import (
@@ -101,6 +103,7 @@ __all__ = [
     "MemoryStore",
     "Mode",
     "NarrowerReport",
+    "NotJson",
     "Outcome",
     "Overrun",
     "RedisStore",
@@ -118,6 +121,7 @@ __all__ = [
     "json_schema_defaults",
     "key_id",
     "narrower",
+    "normalize_arguments",
     "open_store",
     "parse_duration",
     "render_template",

@@ -5,6 +5,7 @@
     +-- StoreUnavailable                   the budget store failed (after its retries)
     +-- AuditLogError(OSError)             the decision log cannot be appended to
     +-- AuthoringError(ValueError)         `init`/`suggest` input a manifest cannot be written from
+    +-- NotJson(ValueError)                arguments `normalize_arguments` cannot copy as JSON data
     +-- DelegationDenied(PermissionError)  the guard denied a call; `denial` says why:
         +-- DelegationRevoked              revoked
         +-- DelegationExpired              expired, not_yet_valid
@@ -56,6 +57,18 @@ class ManifestError(GuardrailError, ValueError):
             lines = "\n".join(f"  - {p}" for p in self.problems)
             text = f"{where}invalid manifest, {len(self.problems)} problems:\n{lines}"
         super().__init__(text)
+
+
+class NotJson(GuardrailError, ValueError):
+    """Arguments that cannot be copied as JSON data (`normalize_arguments`). `path` is where inside
+    the arguments (keys and list indexes, the argument's name first), `problem` what is wrong
+    there: a value of another type, a key that is not a string, nesting too deep, a cycle."""
+
+    def __init__(self, path: list[str | int], problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        super().__init__(f"arguments{where}: {problem}")
 
 
 class StoreUnavailable(GuardrailError):

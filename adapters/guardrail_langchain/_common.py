@@ -7,16 +7,13 @@ calling convention (tool calls, injected arguments, `ToolMessage`) to and from i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
-from enum import Enum
 from typing import Any, Literal, get_args
 
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, Tool
-from langchain_core.utils.pydantic import get_fields, is_basemodel_instance, is_basemodel_subclass
-from pydantic_core import to_jsonable_python
+from langchain_core.utils.pydantic import get_fields, is_basemodel_subclass
 
-from guardrail import Denial, Guard, ManifestError, json_schema_defaults
+from guardrail import Denial, Guard, NotJson, json_schema_defaults, normalize_arguments
 
 OnDenial = Literal["message", "raise"]
 """What a denied call becomes: an error `ToolMessage` the model can read, or the exception."""
@@ -150,16 +147,9 @@ class Schema:
 
     def check(self, guard: Guard, tool: str) -> None:
         """A `ManifestError` for every argument the manifest constrains that this tool does not
-        take (as `Guard.wrap` does against a function's signature): such a constraint never
-        applies, and a required one denies every call."""
-        grant = guard.manifest.grant(tool)
-        unknown = [arg for arg in (grant.args if grant else ()) if arg not in self.names]
-        if unknown and not self.open:
-            takes = ", ".join(sorted(self.names)) or "no arguments"
-            raise ManifestError([
-                f"tools.{tool}.args.{arg}: tool {tool!r} has no argument {arg!r} (it takes: {takes})"
-                for arg in unknown
-            ])
+        take (`Guard.check_arguments`): such a constraint never applies, and a required one
+        denies every call."""
+        guard.check_arguments(tool, self.names, others=self.open)
 
     def without_nulls(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """The arguments without a null for an optional one: models send null for the optional
@@ -180,27 +170,11 @@ def _field_defaults(schema: Any) -> dict[str, Any]:
 
 
 def as_json(value: Any, *, sent: bool = False) -> Any:
-    """A value the tool's schema produced, as the JSON data the guard decides on.
-
-    Models as their fields (with `sent`, only the fields the model set, as it named them: the
-    defaults inside are the guard's to add where its manifest names them), a `Decimal` as the
-    number it is, an enum as its value, other objects as pydantic writes them in JSON (dates and
-    UUIDs as strings). Plain JSON values come back as they are.
-    """
-    kind = type(value)
-    if value is None or kind is str or kind is int or kind is float or kind is bool:
+    """A value the tool's schema produced, as the JSON data the guard decides on
+    (`guardrail.normalize_arguments`; with `sent`, a model as the fields the model set, under
+    the names it sent). A value that is not JSON data stays as it is: where the manifest looks
+    at it the guard denies it (`argument_invalid`), elsewhere it does not matter."""
+    try:
+        return normalize_arguments({"v": value}, as_sent=sent)["v"]
+    except NotJson:
         return value
-    if hasattr(value, "model_dump"):
-        return as_json(value.model_dump(exclude_unset=sent, by_alias=sent), sent=sent)
-    if is_basemodel_instance(value):  # a `pydantic.v1` model, which LangChain still parses with
-        return as_json(value.dict(exclude_unset=sent, by_alias=sent), sent=sent)
-    if isinstance(value, Decimal):
-        integral = value.is_finite() and value == value.to_integral_value()
-        return int(value) if integral else float(value)
-    if isinstance(value, Enum):
-        return as_json(value.value, sent=sent)
-    if isinstance(value, Mapping):
-        return {str(as_json(k)): as_json(v, sent=sent) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [as_json(item, sent=sent) for item in value]
-    return to_jsonable_python(value)

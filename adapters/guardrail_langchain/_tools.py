@@ -29,7 +29,7 @@ from langchain_core.tools import (
 from langchain_core.tools import tool as _as_tool
 from pydantic import Field, PrivateAttr
 
-from guardrail import DelegationDenied, Guard
+from guardrail import DelegationDenied, Guard, NotJson, normalize_arguments
 
 from ._common import (
     SINGLE_INPUT_KEY,
@@ -226,7 +226,10 @@ class GuardedTool(BaseTool):
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         wiring = self._wiring
         if isinstance(tool_input, dict):
-            tool_input = wiring.schema.without_nulls(tool_input)
+            # A private copy first: the parser's output (what the tool runs with and the guard
+            # checks) then shares nothing another thread could change, e.g. a list inside the
+            # model's message that an `Any` field would pass on as it is.
+            tool_input = wiring.schema.without_nulls(_private(tool_input, wiring.hidden))
         # The wrapped tool's own parser (validation, coercion, defaults, injected values): what it
         # returns is what the tool runs with, so it is what the guard checks.
         args, kwargs = wiring.tool._to_args_and_kwargs(tool_input, tool_call_id)
@@ -318,6 +321,18 @@ class GuardedTool(BaseTool):
         if self.response_format == "content_and_artifact":
             return out, None
         return out
+
+
+def _private(tool_input: dict[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
+    """The model's arguments in `tool_input` as a copy in JSON types; the injected ones (state,
+    runtime, the tool call id: not the model's, not checked) and any value that is not JSON data
+    (a Python caller's object: where the manifest looks at it, the guard denies it) as they are."""
+    sent = {k: v for k, v in tool_input.items() if k not in hidden}
+    try:
+        copied = normalize_arguments(sent)
+    except NotJson:
+        return tool_input
+    return {k: copied.get(k, v) for k, v in tool_input.items()}
 
 
 # On every call LangChain resolves the annotations of `_run` / `_arun` to find a `RunnableConfig`

@@ -75,16 +75,6 @@ class _ToolSchema:
         self.defaults = json_schema_defaults(schema)
         self._validate = _strict_validator(schema)
 
-    def check(self, guard: Guard, tool: str) -> list[str]:
-        """The arguments the manifest constrains that the tool does not take, as problems."""
-        grant = guard.manifest.grant(tool)
-        unknown = [arg for arg in (grant.args if grant else ()) if arg not in self.names]
-        takes = ", ".join(sorted(self.names)) or "no arguments"
-        return [] if self.open else [
-            f"tools.{tool}.args.{arg}: the upstream tool {tool!r} has no argument {arg!r} (it takes: {takes})"
-            for arg in unknown
-        ]
-
     def arguments(self, sent: Mapping[str, Any]) -> dict[str, Any]:
         """The arguments without a null for an optional one: models send null for the optional
         parameters they do not use, which means "left out" (the upstream uses its default)."""
@@ -330,10 +320,15 @@ class GuardedServer:
         if not any(grant and grant.args for grant in self.guard.manifest.tools.values()):
             return  # nothing to check: no need to ask the upstream
         listed = {tool.name for tool in await self._upstream_tools()}
-        problems = [
-            problem for name in self.guard.manifest.tools if name in listed
-            for problem in self._schemas[name].check(self.guard, name)
-        ]
+        problems: list[str] = []
+        for name in self.guard.manifest.tools:
+            if name in listed:
+                schema = self._schemas[name]
+                try:
+                    self.guard.check_arguments(name, schema.names, others=schema.open,
+                                               what=f"the upstream tool {name!r}")
+                except ManifestError as misfit:
+                    problems += misfit.problems
         if problems:
             raise ManifestError(problems)
 

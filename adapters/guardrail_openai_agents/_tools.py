@@ -6,8 +6,6 @@ import copy
 import inspect
 import json
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
-from enum import Enum
 from typing import Any, Literal, cast
 
 from agents import (
@@ -20,9 +18,8 @@ from agents import (
 from agents.function_schema import function_schema
 from agents.tool_context import ToolContext
 from pydantic import BaseModel, ValidationError
-from pydantic_core import to_jsonable_python
 
-from guardrail import DelegationDenied, Denial, Guard, ManifestError, json_schema_defaults
+from guardrail import DelegationDenied, Denial, Guard, NotJson, json_schema_defaults, normalize_arguments
 
 OnDenial = Literal["message", "raise"]
 """``"message"``: the model gets the denial as the tool's output; ``"raise"``: the run fails
@@ -74,15 +71,8 @@ class _Parameters:
 
     def check(self, guard: Guard, tool: str) -> None:
         """A `ManifestError` for every argument the manifest constrains that this tool does not
-        take (as `Guard.wrap` does against a function's signature)."""
-        grant = guard.manifest.grant(tool)
-        unknown = [arg for arg in (grant.args if grant else ()) if arg not in self.names]
-        if unknown and not self.open:
-            takes = ", ".join(sorted(self.names)) or "no arguments"
-            raise ManifestError([
-                f"tools.{tool}.args.{arg}: tool {tool!r} has no parameter {arg!r} (it takes: {takes})"
-                for arg in unknown
-            ])
+        take (`Guard.check_arguments`)."""
+        guard.check_arguments(tool, self.names, others=self.open)
 
     def for_guard(self, sent: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """The arguments as the guard checks them, and the defaults the tool runs with.
@@ -123,24 +113,13 @@ def _parameter_model(tool: FunctionTool, names: frozenset[str]) -> type[BaseMode
 
 
 def _as_json(value: Any, *, sent: bool = False) -> Any:
-    """A parsed value as the JSON data the guard decides on: models as their fields (with
-    `sent`, only those the model set), a `Decimal` as the number it is, an enum as its value,
-    other objects as pydantic writes them in JSON."""
-    kind = type(value)
-    if value is None or kind is str or kind is int or kind is float or kind is bool:
+    """A parsed value as the JSON data the guard decides on (`guardrail.normalize_arguments`;
+    with `sent`, a model as the fields the model set); a value that is not JSON data as it is
+    (where the manifest looks at it, the guard denies it)."""
+    try:
+        return normalize_arguments({"v": value}, as_sent=sent)["v"]
+    except NotJson:
         return value
-    if isinstance(value, BaseModel):
-        return _as_json(value.model_dump(exclude_unset=sent, by_alias=sent), sent=sent)
-    if isinstance(value, Decimal):
-        integral = value.is_finite() and value == value.to_integral_value()
-        return int(value) if integral else float(value)
-    if isinstance(value, Enum):
-        return _as_json(value.value, sent=sent)
-    if isinstance(value, Mapping):
-        return {str(_as_json(k)): _as_json(v, sent=sent) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_as_json(item, sent=sent) for item in value]
-    return to_jsonable_python(value)
 
 
 def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial = "message") -> FunctionTool:

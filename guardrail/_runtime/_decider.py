@@ -27,6 +27,7 @@ from .._policy._conditions import call_data
 from .._stores import BudgetStore, Charge
 from .._stores._async import AsyncBudgetStore
 from .._stores._protocol import Overrun, Revoked, refunder, settler
+from ._arguments import Unreadable
 from ._chain import Chain
 from ._denials import Denials
 
@@ -210,6 +211,8 @@ class Decider:
             compiled = link.tools.get(tool) if isinstance(tool, str) else None
             if compiled is None:
                 return denials.tool_not_allowed(link, depth, tool, call_id)
+            if type(args) is Unreadable:  # not JSON data where a constraint looks (`_arguments`)
+                return denials.violation(args.violation, depth, tool, call_id)
             if not isinstance(args, Mapping):  # callers are untyped: a model may send a list
                 return denials.not_an_object(args, depth, tool, call_id)
             if not compiled.args.test(args):

@@ -10,12 +10,12 @@ condition may read any argument). What was passed is never replaced.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from .._policy import ArgsRule, Fields
 from ._chain import Chain
 
-__all__ = ["call_args", "with_defaults"]
+__all__ = ["with_defaults"]
 
 
 def with_defaults(
@@ -37,23 +37,6 @@ def with_defaults(
             and all(rule.allow_other or name in rule.names for rule in rules)
         }
     return _fill(out, defaults, rules, sums)
-
-
-def call_args(
-    chain: Chain, tool: str, args: object, defaults: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """The arguments a tool receives, exactly as they are checked: a copy without nulls (left
-    out), defaults filled. What is not a mapping reaches the decision as it is, to be denied
-    (typed as a dict only for the checker's sake)."""
-    if args is None:
-        args = {}
-    if not isinstance(args, Mapping):
-        return cast(dict[str, Any], args)
-    if any(value is None for value in args.values()):
-        # A null counts as left out: the tool runs with its own default (checked where the
-        # chain constrains it), not with None.
-        args = {name: value for name, value in args.items() if value is not None}
-    return with_defaults(chain, tool, args, defaults)
 
 
 def _fill(

@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeVar, cast, overload
 
 from opentelemetry import metrics, trace
 
-from .._errors import DelegationDenied
+from .._errors import DelegationDenied, ManifestError
 from .._manifest._models import Manifest
 from .._outcome import Decision, new_call_id
 from .._stores import (
@@ -40,14 +40,15 @@ from .._stores import (
     default_store,
 )
 from .._telemetry._instrument import ADecide, AFinish, Finish, Instruments, span_attributes
+from ._arguments import Copier, Unreadable
 from ._audit_hook import AuditSink, audited
 from ._chain import Chain
 from ._decider import Decider
-from ._defaults import call_args, with_defaults
+from ._defaults import with_defaults
 from ._delegation import child_manifest
 from ._denials import Denials
 from ._retries import Retries
-from ._wrap import binder, check_signature, guarded, parameter_defaults
+from ._wrap import argument_problems, binder, caller, guarded, parameter_defaults, signature_names
 
 __all__ = ["AuditSink", "Guard", "Mode"]
 
@@ -128,6 +129,7 @@ class Guard:
         self.tracer_provider: trace.TracerProvider | None = tracer_provider
         self.meter_provider: metrics.MeterProvider | None = meter_provider
         self._chain = chain
+        self._copier = Copier(chain)
         denials = Denials(chain, clock, enforced=mode == "enforce")
         self._decider = Decider(chain, store, clock, denials)
         self._instruments = Instruments(
@@ -216,7 +218,9 @@ class Guard:
     def authorize(
         self, tool: str, args: Mapping[str, Any] | None = None, *, call_id: str | None = None
     ) -> Decision:
-        """Decide a call and, when it is allowed, charge every budget that applies, atomically."""
+        """Decide a call and, when it is allowed, charge every budget that applies, atomically.
+        The decision is made on `args` as given: run the tool with the same values, or let the
+        guard run it (`invoke`, `wrap`), which decides on a private copy and hands the tool that."""
         return self._decide(tool, args, new_call_id() if call_id is None else call_id, True)
 
     def check(
@@ -242,7 +246,10 @@ class Guard:
         """True when `exc` is the `DelegationDenied` this guard raised for one of its own decisions
         (`invoke`, `ainvoke`, `wrap`), False for anything else: in particular for a
         `DelegationDenied` that the tool itself raised, which is the tool's own error."""
-        return isinstance(exc, DelegationDenied) and exc.guard is self
+        return (
+            isinstance(exc, DelegationDenied) and exc.guard is self
+            and not getattr(exc, _RAISED_BY_TOOL, False)
+        )
 
     # -- running tools --------------------------------------------------------------------
 
@@ -268,9 +275,28 @@ class Guard:
         *, call_id: str | None = None, defaults: Mapping[str, Any] | None = None,
     ) -> T:
         """Authorize `tool(**args)` and run `fn(**args)` inside the tool's span. `defaults`: what
-        the tool uses for arguments left out; those the manifest constrains are checked too."""
-        checked = call_args(self._chain, tool, args, defaults)
-        return self._run(tool, checked, lambda: fn(**checked), call_id)
+        the tool uses for arguments left out; those the manifest constrains are checked too.
+
+        The guard decides on a private copy of the arguments and `fn` receives exactly that
+        copy: every argument a manifest looks at in exact JSON types (tuples as lists,
+        subclasses of str/int/float/list/dict as their plain value; anything else is denied
+        `argument_invalid`), any other one as given; a null counts as left out (not passed)."""
+        checked = self._call_arguments(tool, args, defaults)
+        return self._run(tool, checked, lambda: fn(**_runnable(checked)), call_id)
+
+    def _call_arguments(
+        self, tool: str, args: Mapping[str, Any] | None, defaults: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The private copy of `args` that `invoke` decides on and runs `fn` with (see there),
+        nulls left out, completed by the `defaults` the manifest chain constrains. Arguments
+        that cannot be copied give an object the decision denies; what is not a mapping is
+        returned as it is, to be denied (typed as a dict only for the checker's sake)."""
+        copier = self._copier
+        copied = copier.copy(tool, {} if args is None else args, drop_nulls=True)
+        if type(copied) is not dict or not defaults or type(tool) is not str:
+            return cast(dict[str, Any], copied)
+        filled = with_defaults(self._chain, tool, copied, defaults)
+        return cast(dict[str, Any], copier.filled(tool, copied, filled))
 
     @overload
     async def ainvoke(
@@ -288,8 +314,8 @@ class Guard:
         *, call_id: str | None = None, defaults: Mapping[str, Any] | None = None,
     ) -> Any:
         """`invoke` for async callers; `fn(**args)` may return an awaitable, which is awaited."""
-        checked = call_args(self._chain, tool, args, defaults)
-        return await self._arun(tool, checked, lambda: fn(**checked), call_id)
+        checked = self._call_arguments(tool, args, defaults)
+        return await self._arun(tool, checked, lambda: fn(**_runnable(checked)), call_id)
 
     def _attempt(
         self, tool: str, args: dict[str, Any], call: Callable[[], T], call_id: str | None
@@ -300,6 +326,7 @@ class Guard:
             try:
                 return call()
             except BaseException as exc:
+                _raised_by_tool(exc, self)
                 instruments.tool_failed(span, exc)
                 raise
 
@@ -311,13 +338,16 @@ class Guard:
         with instruments.span(tool) as span:
             if self.record_values:
                 instruments.arguments(span, args)
-            self._admit(span, await self.aauthorize(tool, args, call_id=call_id))
+            # `args` is the guard's copy already (`call_arguments`): decided as it is.
+            decision = await self._adecide(tool, args, new_call_id() if call_id is None else call_id, True)
+            self._admit(span, decision)
             try:
                 result = call()
                 if inspect.isawaitable(result):
                     return cast(T, await result)
                 return result
             except BaseException as exc:
+                _raised_by_tool(exc, self)
                 instruments.tool_failed(span, exc)
                 raise
 
@@ -325,7 +355,8 @@ class Guard:
         """Authorize the call on its span; a blocking denial raises, owned by this guard."""
         if self.record_values:
             self._instruments.arguments(span, args)
-        self._admit(span, self.authorize(tool, args, call_id=call_id))
+        # `args` is the guard's copy already (`call_arguments`): decided as it is.
+        self._admit(span, self._decide(tool, args, new_call_id() if call_id is None else call_id, True))
 
     def _admit(self, span: Any, decision: Decision) -> None:
         """Put the decision on the span; a blocking denial raises, owned by this guard."""
@@ -338,16 +369,43 @@ class Guard:
 
     def wrap(self, fn: F, *, name: str | None = None) -> F:
         """`fn` behind the guard: same signature, sync or async. Each call binds its arguments to
-        names, is authorized, and raises the matching `DelegationDenied` when denied."""
+        names, is authorized, and raises the matching `DelegationDenied` when denied. As with
+        `invoke`, the guard decides on a private copy of the arguments and `fn` is called with
+        that copy (re-bound to its signature), and a null for a parameter that has a default
+        counts as left out: `fn` runs with its default (checked where the manifest constrains
+        it). A null for a parameter without a default is passed on (Python cannot leave it out)."""
         tool = name or getattr(fn, "__name__", None)
         if not tool:
             raise TypeError(f"cannot tell the tool name of {fn!r}: pass name=")
         sig = inspect.signature(fn)
-        check_signature(self.manifest.grant(tool), tool, fn, sig)
+        names, others = signature_names(sig)
+        self.check_arguments(tool, names, others=others,
+                             what=f"{getattr(fn, '__qualname__', repr(fn))}()")
         defaults = self.constrained_defaults(tool, parameter_defaults(sig))
-        wrapped = guarded(fn, tool, binder(sig, defaults), self._run, self._arun)
+        copier = self._copier
+
+        def copy(bound: dict[str, Any]) -> Any:
+            return copier.copy(tool, bound, drop_nulls=False)  # `bind` left the nulls out
+
+        wrapped = guarded(fn, tool, binder(sig, defaults), copy, caller(fn, sig), self._run, self._arun)
         wrapped.__guardrail__ = self  # type: ignore[attr-defined]
         return wrapped
+
+    def check_arguments(
+        self, tool: str, names: Iterable[str], *, others: bool = False, what: str | None = None
+    ) -> None:
+        """A `ManifestError` naming every argument this guard's manifest constrains for `tool`
+        that is not among `names`, the arguments the tool takes: such a constraint would never
+        apply (a typo?), and a required one would deny every call. `others`: the tool takes
+        arguments it does not name (`**kwargs`, `additionalProperties`), so nothing is refused.
+        `what` names the tool in the message (default ``tool 'NAME'``). `wrap` and every
+        adapter check the manifest against the tool's signature or schema with this."""
+        problems = argument_problems(
+            self.manifest.grant(tool), tool, names, others=others,
+            what=f"tool {tool!r}" if what is None else what,
+        )
+        if problems:
+            raise ManifestError(problems)
 
     @overload
     def wrap_all(self, registry: Mapping[str, F]) -> dict[str, F]: ...
@@ -425,3 +483,20 @@ class Guard:
         tb: TracebackType | None,
     ) -> None:
         self.end()
+
+
+def _runnable(checked: Any) -> Any:
+    """What the tool is called with: the checked copy; for arguments the guard could not copy
+    (denied, so only a shadow-mode guard gets here) the arguments as given."""
+    return checked.given if type(checked) is Unreadable else checked
+
+
+# Set on a `DelegationDenied` that came out of a tool's run: even when this guard raised it (the
+# tool called `invoke` on it for another tool, and that call was denied), it is the tool's own
+# error for the call that ran the tool, so `owns` says False.
+_RAISED_BY_TOOL = "_guardrail_raised_by_tool"
+
+
+def _raised_by_tool(exc: BaseException, guard: Guard) -> None:
+    if isinstance(exc, DelegationDenied) and exc.guard is guard:
+        setattr(exc, _RAISED_BY_TOOL, True)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from guardrail import DenialCode, Guard, MemoryStore
+from guardrail import ArgumentViolation, DenialCode, Guard, MemoryStore
+from guardrail._policy._normalize import MAX_DEPTH
 from tests.support.decisions import decide, guard_for, manifest, rule, rule_agrees
 
 # -- numbers ----------------------------------------------------------------------------------
@@ -301,9 +302,13 @@ def test_deeply_nested_arguments(kind: str) -> None:
 
 
 def test_deeply_nested_arguments_through_invoke() -> None:
+    # The guard copies what a constraint looks at, and refuses nesting deeper than MAX_DEPTH
+    # (issue 11 item 3); an argument no constraint looks at is passed on as given.
     deep = nested(10_000, kind="dict")
     guard = guard_for({"a": {"type": "object"}})
-    assert guard.invoke("f", lambda a: "ran", {"a": deep}) == "ran"
+    with pytest.raises(ArgumentViolation) as info:
+        guard.invoke("f", lambda a: "ran", {"a": deep})
+    assert info.value.denial.constraint == f"nesting at most {MAX_DEPTH} levels deep"
     recorded = Guard(manifest({"f": {"args": {"a": {}}}}), store=MemoryStore(), record_values=True)
     assert recorded.invoke("f", lambda a: "ran", {"a": deep}) == "ran"
 

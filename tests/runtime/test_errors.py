@@ -59,7 +59,7 @@ def test_one_tree_and_its_drawing() -> None:
     assert {cls.__name__ for cls in errors} == {
         "ArgumentViolation", "AuditLogError", "AuthoringError", "BudgetExhausted", "ConditionFailed",
         "DelegationDenied",
-        "DelegationExpired", "DelegationRevoked", "GuardrailError", "ManifestError",
+        "DelegationExpired", "DelegationRevoked", "GuardrailError", "ManifestError", "NotJson",
         "StoreUnavailable", "ToolNotAllowed",
     }
     assert all(issubclass(cls, GuardrailError) for cls in errors)

@@ -276,3 +276,43 @@ def test_a_toolnode_that_handles_tool_errors_renders_the_tools_denial_as_its_err
     assert str(message.content).startswith("Error: ")
     assert other.task in str(message.content)
     assert '"denied": true' not in str(message.content)
+
+
+# --- issue 11: a denial from the same guard inside the tool is the tool's error; private copies ---
+
+
+@pytest.mark.parametrize("run", ["sync", "async"])
+def test_a_denial_the_tool_got_from_the_same_guard_is_the_tools_error(run: str) -> None:
+    guard = guard_for({"delegate": {"args": {"task": ["x"]}}, "inner": {"args": {"x": {"max": 1}}}})
+
+    @tool
+    def delegate(task: str) -> str:
+        """Runs a step through the same guard, which denies it."""
+        return guard.invoke("inner", lambda x: "never", {"x": 2})
+
+    [guarded] = guard_tools([delegate], guard)  # on_denial="message": only its own denials
+    with pytest.raises(DelegationDenied) as raised:
+        if run == "sync":
+            guarded.invoke(call({"task": "x"}, name="delegate"))
+        else:
+            asyncio.run(guarded.ainvoke(call({"task": "x"}, name="delegate")))
+    assert raised.value.denial.tool == "inner" and not guard.owns(raised.value)
+    own = guarded.invoke(call({"task": "y"}, name="delegate"))  # the guard's own denial: a message
+    assert isinstance(own, ToolMessage)
+
+
+def test_the_tool_runs_with_values_parsed_from_a_private_copy_of_the_arguments() -> None:
+    received: list[Any] = []
+
+    @tool
+    def collect(items: Any) -> str:
+        """Collects items."""
+        received.append(items)
+        return "ok"
+
+    [guarded] = guard_tools([collect], guard_for({"collect": {"args": {"items": {"each": {"max": 5}}}}}))
+    items = [1, (2, 3)[0]]
+    guarded.invoke(call({"items": items}, name="collect"))
+    assert received == [[1, 2]] and received[0] is not items  # nobody else holds what was checked
+    denied = guarded.invoke(call({"items": [1, 9]}, name="collect"))
+    assert isinstance(denied, ToolMessage) and denied.status == "error" and len(received) == 1

@@ -134,7 +134,7 @@ def test_guarding_refuses_a_constraint_on_a_parameter_the_tool_does_not_have() -
     with pytest.raises(ManifestError) as raised:
         guard_function_tools([act_tool([])], guard_for(grants))
     assert raised.value.problems == [
-        "tools.act.args.amout: tool 'act' has no parameter 'amout' (it takes: amount, flag, user_id)"
+        "tools.act.args.amout: tool 'act' has no argument 'amout' (it takes: amount, flag, user_id)"
     ]
     assert len(guard_function_tools([act_tool([])], guard_for({"act": GRANT}))) == 1
 
@@ -147,7 +147,7 @@ async def test_the_input_guardrail_refuses_a_misfit_manifest_at_the_first_call()
         await run_calls([tool], [("act", GOOD)])
     assert isinstance(raised.value.__cause__, ManifestError)
     assert raised.value.__cause__.problems == [
-        "tools.act.args.amout: tool 'act' has no parameter 'amout' (it takes: amount, flag, user_id)"
+        "tools.act.args.amout: tool 'act' has no argument 'amout' (it takes: amount, flag, user_id)"
     ]
 
 
