@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -50,6 +51,8 @@ from ._retries import Retries
 from ._wrap import binder, check_signature, guarded, parameter_defaults
 
 __all__ = ["AuditSink", "Guard", "Mode"]
+
+log = logging.getLogger("guardrail")
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -296,12 +299,15 @@ class Guard:
     ) -> T:
         instruments = self._instruments
         with instruments.span(tool) as span:
-            self._enter(span, tool, args, call_id)
+            decision = self._enter(span, tool, args, call_id)
             try:
-                return call()
+                result = call()
             except BaseException as exc:
                 instruments.tool_failed(span, exc)
+                self._settle_failed(decision, exc)
                 raise
+            self._decider.take_refund(decision.call_id)
+            return result
 
     async def _aattempt(
         self, tool: str, args: dict[str, Any], call: Callable[[], Awaitable[T] | T],
@@ -311,21 +317,41 @@ class Guard:
         with instruments.span(tool) as span:
             if self.record_values:
                 instruments.arguments(span, args)
-            self._admit(span, await self.aauthorize(tool, args, call_id=call_id))
+            decision = await self.aauthorize(tool, args, call_id=call_id)
+            self._admit(span, decision)
             try:
                 result = call()
                 if inspect.isawaitable(result):
-                    return cast(T, await result)
-                return result
+                    result = await result
             except BaseException as exc:
                 instruments.tool_failed(span, exc)
+                if self._decider.refundable(decision.call_id):
+                    if type(self.store) is MemoryStore or not isinstance(exc, Exception):
+                        self._settle_failed(decision, exc)
+                    else:  # the store's I/O off the event loop
+                        await asyncio.to_thread(self._settle_failed, decision, exc)
                 raise
+            self._decider.take_refund(decision.call_id)
+            return cast(T, result)
 
-    def _enter(self, span: Any, tool: str, args: dict[str, Any], call_id: str | None) -> None:
+    def _settle_failed(self, decision: Decision, exc: BaseException) -> None:
+        """`refund_on_error`: an allowed call whose tool raised gives its charges back (a
+        refund that fails leaves them spent: stricter, never looser)."""
+        if not isinstance(exc, Exception):  # cancelled or interrupted: it may have run
+            self._decider.take_refund(decision.call_id)
+            return
+        try:
+            self._decider.refund_failed(decision.call_id)
+        except Exception as refund_exc:
+            log.warning("guardrail: refund failed: %s", type(refund_exc).__name__)
+
+    def _enter(self, span: Any, tool: str, args: dict[str, Any], call_id: str | None) -> Decision:
         """Authorize the call on its span; a blocking denial raises, owned by this guard."""
         if self.record_values:
             self._instruments.arguments(span, args)
-        self._admit(span, self.authorize(tool, args, call_id=call_id))
+        decision = self.authorize(tool, args, call_id=call_id)
+        self._admit(span, decision)
+        return decision
 
     def _admit(self, span: Any, decision: Decision) -> None:
         """Put the decision on the span; a blocking denial raises, owned by this guard."""
