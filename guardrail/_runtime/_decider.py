@@ -342,10 +342,16 @@ def _rule_charges(
                 return Violation(DenialCode.ARGUMENT_INVALID, [rule.per],
                                  f"budget per {rule.per} (a JSON value)")
             scope = per_scope(scope, rule.per, digest)
-        if rule.window and not event:
-            event = os.urandom(8).hex()  # this decision's entry in each window's log
+        if rule.window:
+            # This decision's entry in the window's log: unique, also when two links charge
+            # one key.
+            if not event:
+                event = os.urandom(8).hex()
+            name = f"{event}.{len(charges)}"
+        else:
+            name = ""
         if rule.kind == "calls":
-            charges.append(Charge(task, scope, 1, rule.limit, rule.window, now, "", event))
+            charges.append(Charge(task, scope, 1, rule.limit, rule.window, now, "", name))
             continue
         assert rule.arg is not None
         value = args.get(rule.arg)
@@ -356,13 +362,13 @@ def _rule_charges(
             if amount is None:
                 return _not_summable(rule.arg, rule.limit)
             if amount > 0:
-                charges.append(Charge(task, scope, value, rule.limit, rule.window, now, "", event))
+                charges.append(Charge(task, scope, value, rule.limit, rule.window, now, "", name))
             continue
         member = value_digest(value)
         if member is None:
             return Violation(DenialCode.ARGUMENT_INVALID, [rule.arg],
                              f"budget distinct {rule.arg} (a JSON value)")
-        charges.append(Charge(task, scope, 1, rule.limit, rule.window, now, member, event))
+        charges.append(Charge(task, scope, 1, rule.limit, rule.window, now, member, name))
     return None
 
 

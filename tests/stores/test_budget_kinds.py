@@ -1,0 +1,157 @@
+"""Per-value, distinct and windowed budgets in every store: the same decisions, exactly, with the
+guard's clock; refunds of each kind; usage reports hold digests, never values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import uuid
+
+import pytest
+
+from guardrail import BudgetStore, Guard
+from guardrail._stores import Charge
+from guardrail._stores._protocol import settler
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def manifest(**tools: Any) -> dict[str, Any]:
+    return {"task": f"budget-kinds-{uuid.uuid4().hex[:8]}", "ttl": "1d", "issued_at": "2026-01-01T00:00:00Z",
+            "tools": tools}
+
+
+def guard_for(store: BudgetStore, clock: Clock, **tools: Any) -> Guard:
+    m = manifest(**tools)
+    return Guard(m, store=store, clock=clock)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # within the manifest's day
+    from datetime import UTC, datetime
+
+    return Clock(datetime(2026, 1, 1, 1, tzinfo=UTC).timestamp())
+
+
+def allowed(guard: Guard, tool: str, calls: list[dict[str, Any]]) -> list[bool]:
+    return [guard.authorize(tool, args).allowed for args in calls]
+
+
+def test_calls_per_value(store: BudgetStore, clock: Clock) -> None:
+    guard = guard_for(store, clock, pay={"args": {"to": {}, "amount": {}},
+                                         "budget": {"calls": 1, "per": "to"}})
+    calls = [{"to": "landlord", "amount": 1}, {"to": "mallory", "amount": 1},
+             {"to": "landlord", "amount": 2}, {"to": "mallory", "amount": 3},
+             {"to": "bob", "amount": 1}]
+    assert allowed(guard, "pay", calls) == [True, True, False, False, True]
+    # 1 and 1.0 are one value
+    assert allowed(guard, "pay", [{"to": 1, "amount": 1}, {"to": 1.0, "amount": 1}]) == [True, False]
+
+
+def test_sum_per_value(store: BudgetStore, clock: Clock) -> None:
+    guard = guard_for(store, clock, pay={"args": {"to": {}, "amount": {}},
+                                         "budget": {"sum": {"amount": 100}, "per": "to"}})
+    calls = [{"to": "a", "amount": 60}, {"to": "b", "amount": 60}, {"to": "a", "amount": 41},
+             {"to": "a", "amount": 40}, {"to": "a", "amount": 0.5}]
+    assert allowed(guard, "pay", calls) == [True, True, False, True, False]
+
+
+def test_distinct(store: BudgetStore, clock: Clock) -> None:
+    guard = guard_for(store, clock, mail={"args": {"to": {}}, "budget": {"distinct": {"to": 2}}})
+    calls = [{"to": t} for t in ["a", "b", "a", "c", "b", "b", "d"]]
+    assert allowed(guard, "mail", calls) == [True, True, True, False, True, True, False]
+    denial = guard.authorize("mail", {"to": "c"}).denial
+    assert denial is not None and denial.budget is not None
+    assert denial.budget.used == 2 and denial.budget.limit == 2
+    assert "distinct" in denial.message
+
+
+def test_window_calls(store: BudgetStore, clock: Clock) -> None:
+    guard = guard_for(store, clock, search={"args": {"q": {}},
+                                            "budget": {"calls": 2, "window": "1m"}})
+    q = {"q": "x"}
+    assert allowed(guard, "search", [q, q, q]) == [True, True, False]
+    clock.now += 30
+    assert allowed(guard, "search", [q]) == [False]
+    clock.now += 30  # the first two are exactly 60 s old: out of the window
+    assert allowed(guard, "search", [q, q, q]) == [True, True, False]
+    clock.now += 59.5
+    assert allowed(guard, "search", [q]) == [False]
+    clock.now += 0.5
+    assert allowed(guard, "search", [q]) == [True]
+
+
+def test_window_sum_and_distinct(store: BudgetStore, clock: Clock) -> None:
+    guard = guard_for(store, clock, pay={
+        "args": {"to": {}, "amount": {}},
+        "budget": {"sum": {"amount": 10}, "distinct": {"to": 2}, "window": "1h"}})
+    assert allowed(guard, "pay", [{"to": "a", "amount": 6}, {"to": "b", "amount": 4},
+                                  {"to": "a", "amount": 1}]) == [True, True, False]
+    clock.now += 1800
+    assert allowed(guard, "pay", [{"to": "c", "amount": 1}]) == [False]  # 3rd value, 10 used
+    clock.now += 1800
+    assert allowed(guard, "pay", [{"to": "c", "amount": 5}, {"to": "d", "amount": 5},
+                                  {"to": "a", "amount": 1}]) == [True, True, False]
+
+
+def test_window_with_per(store: BudgetStore, clock: Clock) -> None:
+    guard = guard_for(store, clock, pay={
+        "args": {"to": {}}, "budget": {"calls": 1, "per": "to", "window": "10m"}})
+    assert allowed(guard, "pay", [{"to": "a"}, {"to": "b"}, {"to": "a"}]) == [True, True, False]
+    clock.now += 600
+    assert allowed(guard, "pay", [{"to": "a"}, {"to": "a"}]) == [True, False]
+
+
+def test_check_charges_nothing(store: BudgetStore, clock: Clock) -> None:
+    guard = guard_for(store, clock, pay={
+        "args": {"to": {}}, "budget": {"calls": 1, "distinct": {"to": 1}, "window": "10m"}})
+    for _ in range(3):
+        assert guard.check("pay", {"to": "a"}).allowed
+    assert guard.authorize("pay", {"to": "a"}).allowed
+    assert not guard.check("pay", {"to": "a"}).allowed
+
+
+def test_refund_each_kind(store: BudgetStore, clock: Clock) -> None:
+    settle = settler(store)
+    refund = store.refund  # type: ignore[attr-defined]
+    at = clock.now
+    t = uuid.uuid4().hex
+    charges = [
+        Charge(t, "tools.x.calls[to=ab]", 1, 1, 60.0, at, "", "e1.0"),
+        Charge(t, "tools.x.distinct.to", 1, 1, 0.0, at, "m1", ""),
+        Charge(t, "tools.x.distinct.to2", 1, 1, 60.0, at, "m1", "e1.2"),
+    ]
+    assert settle([], charges, expires_at=at + 3600, commit=True) is None
+    again = [c._replace(event=c.event.replace("e1", "e2"), member=c.member and "m2")
+             for c in charges]
+    assert settle([], again[:1], expires_at=at + 3600, commit=True) is not None
+    assert settle([], again[1:2], expires_at=at + 3600, commit=True) is not None
+    assert settle([], again[2:], expires_at=at + 3600, commit=True) is not None
+    assert refund(charges, call_id=t) is True
+    assert refund(charges, call_id=t) is False  # once per call id
+    assert settle([], again, expires_at=at + 3600, commit=True) is None
+
+
+def test_usage_holds_digests(store: BudgetStore, clock: Clock) -> None:
+    guard = guard_for(store, clock, pay={
+        "args": {"to": {}}, "budget": {"calls": 2, "per": "to", "distinct": {"iban": 3}},
+        "allow_other_args": True})
+    guard.authorize("pay", {"to": "secret-landlord", "iban": "GB00SECRET"})
+    usage = store.usage(guard.task)
+    text = repr(usage) + repr(guard.usage())
+    assert "secret" not in text and "SECRET" not in text
+    # per applies to every limit of the budget: the distinct ibans are counted per payee
+    (distinct,) = [s for s in usage if s.startswith("tools.pay.distinct.iban[to=")]
+    assert usage[distinct] == 1.0
+    assert any(scope.startswith("tools.pay.calls[to=") for scope in usage)
+
+
+Unsupported = Callable[[], BudgetStore]
