@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 import time
 from collections.abc import Sequence
 
 from ._exact import amount_units, limit_units, to_number
-from ._protocol import FEATURES, RETENTION_SECONDS, Charge, Overrun, Revoked
+from ._protocol import FEATURES, RETENTION_SECONDS, Charge, Overrun, Revoked, slack
 
 __all__ = ["MemoryStore", "default_store"]
 
@@ -17,53 +18,65 @@ Key = tuple[str, str]
 
 
 class _Log:
-    """A windowed key: its entries in time order (time, event, units or member) and, for a
-    distinct budget, how many entries each member has."""
+    """A windowed key: its entries in time order (time, event, units or member), the running
+    total of units up to each entry (so the use within a window is one subtraction), and, for
+    a distinct budget, how many entries each member has."""
 
-    __slots__ = ("entries", "members", "times", "total")
+    __slots__ = ("cum", "entries", "members", "times")
 
     def __init__(self) -> None:
         self.times: list[float] = []
         self.entries: list[tuple[str, int, str]] = []  # (event, units, member)
-        self.total = 0
+        self.cum: list[int] = []  # cum[i]: units of entries[: i + 1] (and of forgotten ones)
         self.members: dict[str, int] = {}
 
     def forget(self, cutoff: float) -> None:
-        """Drop the entries at or before `cutoff` (outside every later window)."""
+        """Drop the entries at or before `cutoff`."""
         n = bisect.bisect_right(self.times, cutoff)
         if n:
-            for _, units, member in self.entries[:n]:
-                self.total -= units
+            for _, _, member in self.entries[:n]:
                 if member:
                     _drop_member(self.members, member)
-            del self.times[:n], self.entries[:n]
+            del self.times[:n], self.entries[:n], self.cum[:n]
 
     def add(self, at: float, event: str, units: int, member: str) -> None:
-        i = bisect.bisect_right(self.times, at)
+        i = bisect.bisect_right(self.times, at)  # the end, unless clocks disagree
+        before = self.cum[i - 1] if i else (self.cum[0] - self.entries[0][1] if self.cum else 0)
         self.times.insert(i, at)
         self.entries.insert(i, (event, units, member))
-        self.total += units
+        self.cum.insert(i, before + units)
+        for j in range(i + 1, len(self.cum)):
+            self.cum[j] += units
         if member:
             self.members[member] = self.members.get(member, 0) + 1
 
     def remove(self, event: str) -> None:
         for i, (name, units, member) in enumerate(self.entries):
             if name == event:
-                del self.times[i], self.entries[i]
-                self.total -= units
+                del self.times[i], self.entries[i], self.cum[i]
+                for j in range(i, len(self.cum)):
+                    self.cum[j] -= units
                 if member:
                     _drop_member(self.members, member)
                 return
 
     def in_window(self, cutoff: float, member: bool) -> tuple[dict[str, int] | set[str], int]:
-        """(the members, the use) of the entries after `cutoff`."""
-        if not self.times or self.times[0] > cutoff:
-            return self.members, len(self.members) if member else self.total
-        later = self.entries[bisect.bisect_right(self.times, cutoff):]
+        """(the members, the use) of the entries after `cutoff` (later ones included: a guard
+        whose clock is behind counts what others charged "in its future")."""
+        n = bisect.bisect_right(self.times, cutoff)
         if member:
-            names = {m for _, _, m in later}
+            if not n:
+                return self.members, len(self.members)
+            names = {m for _, _, m in self.entries[n:]}
             return names, len(names)
-        return set(), sum(units for _, units, _ in later)
+        if not self.cum:
+            return set(), 0
+        first = self.cum[0] - self.entries[0][1]  # the units before the first kept entry
+        return set(), self.cum[-1] - (self.cum[n - 1] if n else first)
+
+    @property
+    def total(self) -> int:
+        return self.in_window(-math.inf, False)[1]
 
 
 def _drop_member(members: dict[str, int], member: str) -> None:
@@ -156,7 +169,7 @@ class MemoryStore:
                 if log is None:
                     log = _Log()
                 elif commit:
-                    log.forget(charge.at - charge.window)
+                    log.forget(charge.at - charge.window - slack(charge.window))
                 members, base = log.in_window(charge.at - charge.window, bool(charge.member))
             else:
                 members = self._members.get(key, {})

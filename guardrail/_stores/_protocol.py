@@ -23,10 +23,13 @@ so a store written before them fails closed instead of counting a window as a to
 says what it is in its optional fields:
 
 - ``window > 0``: the limit holds per rolling window of ``window`` seconds ending at ``at`` (the
-  guard's clock, never the store's): the use is the total of the amounts charged at times in
-  ``(at - window, at]``. ``event`` names this charge in the store's log of the key (unique per
-  decision), so that ``refund`` takes back exactly it. The store may forget entries at or before
-  ``at - window``.
+  guard's clock, never the store's): the use is the total of the amounts charged at times
+  after ``at - window`` (later ones included: a guard whose clock is behind another's counts
+  what that one charged "in its future", so no window ever holds more than the limit).
+  ``event`` names this charge in the store's log of the key (unique per decision), so that
+  ``refund`` takes back exactly it. A store may forget entries at or before
+  ``at - window - slack(window)``: guards sharing a store must agree on the time to within
+  ``slack(window)`` (a minute, or the window when it is longer).
 - ``member`` (non-empty): a distinct-values budget. ``amount`` is ignored: the use is the number
   of different members charged to the key (within the window, with one); a member already there
   always fits, a new one fits while the count stays within ``limit``. ``Overrun.used`` is that
@@ -44,7 +47,7 @@ from ._exact import amount_units, limit_units, to_number
 __all__ = [
     "FEATURES", "RETENTION_SECONDS", "REVOCATION_RETENTION_SECONDS", "BudgetStore", "Charge",
     "Overrun", "Refund", "Revoked", "Settle", "SettlingStore", "features", "peek", "refunder",
-    "settler", "unsupported",
+    "settler", "slack", "unsupported",
 ]  # fmt: skip
 
 log = logging.getLogger("guardrail")
@@ -74,6 +77,11 @@ class Charge(NamedTuple):
     at: float = 0.0  # the guard's clock at the decision (windows)
     member: str = ""  # distinct: the digest of the value
     event: str = ""  # windows: this charge's unique name in the key's log
+
+
+def slack(window: float) -> float:
+    """How far behind a window a store keeps a log's entries (see the module docstring)."""
+    return max(window, 60.0)
 
 
 def features(store: object) -> frozenset[str]:

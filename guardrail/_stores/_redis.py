@@ -45,7 +45,7 @@ from redis.retry import Retry
 
 from ._exact import amount_units, limit_units, to_number
 from ._persistent import PersistentStore, checked_expiry
-from ._protocol import FEATURES, RETENTION_SECONDS, Charge, Overrun, Revoked
+from ._protocol import FEATURES, RETENTION_SECONDS, Charge, Overrun, Revoked, slack
 from ._retry import RetryPolicy
 
 __all__ = ["RedisStore"]
@@ -138,9 +138,10 @@ local wstate = {}
 for i = 5, #ARGV do
   local kind = string.byte(ARGV[i], 1)
   if kind == 87 or kind == 68 then
-    -- W K AMOUNT LIMIT AT CUTOFF ENTRY MEMBER (a window) or D K 0 LIMIT 0 0 - MEMBER (distinct)
-    local _, k, amount, limit, at, cutoff, entry, member =
-      string.match(ARGV[i], '^(%u) (%d+) (%d+) ([%d%-]+) (%S+) (%S+) (%S+) ?(%S*)$')
+    -- W K AMOUNT LIMIT AT CUTOFF FORGET ENTRY MEMBER (a window: entries after CUTOFF count,
+    -- those up to FORGET go) or D K 0 LIMIT 0 0 0 - MEMBER (distinct)
+    local _, k, amount, limit, at, cutoff, forget, entry, member =
+      string.match(ARGV[i], '^(%u) (%d+) (%d+) ([%d%-]+) (%S+) (%S+) (%S+) (%S+) ?(%S*)$')
     local key = KEYS[tonumber(k)]
     local st = wstate[key]
     if st == nil then
@@ -171,7 +172,7 @@ for i = 5, #ARGV do
       if limit == '-' or cmp(total, limit) > 0 then return {1, i - 4, st.used} end
       st.used = total
     end
-    special[#special + 1] = {kind, key, at, cutoff, entry, member}
+    special[#special + 1] = {kind, key, at, cutoff, entry, member, forget}
   else
   local k, amount, limit, scope = string.match(ARGV[i], '^(%d+) (%d+) ([%d%-]+) (.*)$')
   local key = KEYS[tonumber(k)]
@@ -195,8 +196,8 @@ local now_ms, drop_ms = deadline(tonumber(ARGV[2]), tonumber(ARGV[3]))
 for _, c in ipairs(special) do
   local key = c[2]
   if c[1] == 87 then
-    -- entries outside this window are outside every later one (the guard's clock)
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', c[4])
+    -- entries long outside this window (see `_protocol.slack`)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', c[7])
     redis.call('ZADD', key, c[3], c[5])
   else
     redis.call('HINCRBY', key, c[6], 1)
@@ -538,9 +539,10 @@ def _special_arg(k: int, charge: Charge) -> str:
         else:
             amount, cap = str(amount_u), str(limit_u)
     if charge.window:
+        forget = charge.at - charge.window - slack(charge.window)
         return (f"W {k} {amount} {cap} {_num(charge.at)} {_num(charge.at - charge.window)} "
-                f"{_entry(charge)} {charge.member}").rstrip()
-    return f"D {k} {amount} {cap} 0 0 - {charge.member}"
+                f"{_num(forget)} {_entry(charge)} {charge.member}").rstrip()
+    return f"D {k} {amount} {cap} 0 0 0 - {charge.member}"
 
 
 def _log_use(entries: Any) -> float:

@@ -40,7 +40,7 @@ from urllib.parse import quote
 from .._errors import StoreUnavailable
 from ._exact import amount_units, limit_units, to_number
 from ._persistent import PersistentStore, checked_expiry
-from ._protocol import FEATURES, RETENTION_SECONDS, Charge, Overrun, Revoked
+from ._protocol import FEATURES, RETENTION_SECONDS, Charge, Overrun, Revoked, slack
 from ._retry import RetryPolicy
 
 __all__ = ["SQLiteStore"]
@@ -600,10 +600,10 @@ def _commit_special(conn: sqlite3.Connection, charges: list[Charge], drop_after:
     for charge in charges:
         key = (charge.task, charge.scope)
         if charge.window:
-            # Entries outside this window are outside every later one (the guard's clock).
+            # Entries long outside this window (see `_protocol.slack`).
             conn.execute(
                 "DELETE FROM guardrail_events WHERE task = ? AND scope = ? AND at <= ?",
-                (*key, float(charge.at - charge.window)),
+                (*key, float(charge.at - charge.window - slack(charge.window))),
             )
             units = 0 if charge.member else (amount_units(charge.amount) or 0)
             conn.execute(

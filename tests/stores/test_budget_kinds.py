@@ -155,3 +155,60 @@ def test_usage_holds_digests(store: BudgetStore, clock: Clock) -> None:
 
 
 Unsupported = Callable[[], BudgetStore]
+
+
+# -- many processes, many threads ---------------------------------------------------------------
+
+RACE_MANIFEST = {
+    "task": "kinds-race", "ttl": "1d", "issued_at": "2026-01-01T00:00:00Z",
+    "tools": {
+        "pay": {"args": {"to": {}}, "budget": {"calls": 2, "per": "to"}},
+        "mail": {"args": {"to": {}}, "budget": {"distinct": {"to": 3}}},
+        "search": {"args": {"to": {}}, "budget": {"calls": 5, "window": "10s"}},
+    },
+}
+
+
+def check_race(allowed: list[list[Any]], window: float = 10.0) -> None:
+    """No budget allowed more than its limit."""
+    pays: dict[str, int] = {}
+    for tool, value, _ in allowed:
+        if tool == "pay":
+            pays[value] = pays.get(value, 0) + 1
+    assert pays and max(pays.values()) <= 2
+    assert 0 < len({v for tool, v, _ in allowed if tool == "mail"}) <= 3
+    times = sorted(t for tool, _, t in allowed if tool == "search")
+    assert times
+    for t in times:
+        assert sum(1 for u in times if t - window < u <= t) <= 5
+
+
+def test_processes_never_overrun_new_budget_kinds(
+    shared_url: str, workers: Any, tmp_path: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    go = tmp_path / "go"
+    ready = [tmp_path / f"ready-{i}" for i in range(3)]
+    task = f"kinds-race-{uuid.uuid4().hex[:8]}"
+    procs = [
+        workers.spawn(
+            "kinds_race", url=shared_url, manifest={**RACE_MANIFEST, "task": task},
+            base=datetime(2026, 1, 1, 1, tzinfo=UTC).timestamp(), speed=100.0, attempts=100,
+            pause=0.002,
+            values=6, threads=4, seed=i, ready=str(ready[i]), go=str(go),
+        )
+        for i in range(3)
+    ]
+    workers.wait_for_files(ready)
+    go.touch()
+    results = [workers.result(proc, timeout=120) for proc in procs]
+    assert [r["errors"] for r in results] == [[]] * 3
+    assert [r["alive"] for r in results] == [0] * 3
+    allowed = [call for r in results for call in r["allowed"]]
+    check_race(allowed)
+    # contended to the end: the distinct budget was used up
+    assert len({v for tool, v, _ in allowed if tool == "mail"}) == 3
+    searches = sorted(t for tool, _, t in allowed if tool == "search")
+    assert searches[-1] - searches[0] > 20  # the window rolled on (and more were allowed)
+    assert len(searches) > 5
