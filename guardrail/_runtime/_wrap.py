@@ -31,17 +31,20 @@ def check_signature(grant: ToolGrant | None, tool: str, fn: Any, sig: inspect.Si
     params = sig.parameters
     if any(p.kind is _P.VAR_KEYWORD for p in params.values()):
         return
-    missing = [arg for arg in grant.args if arg not in params]
-    if missing:
-        fname = getattr(fn, "__qualname__", repr(fn))
-        raise ManifestError(
-            [
-                f"tools.{tool}.args.{arg}: {fname}() has no parameter {arg!r}, so this "
-                "constraint would never apply (a typo?)"
-                for arg in missing
-            ],
-            source=None,
-        )
+    fname = getattr(fn, "__qualname__", repr(fn))
+    problems = [
+        f"tools.{tool}.args.{arg}: {fname}() has no parameter {arg!r}, so this "
+        "constraint would never apply (a typo?)"
+        for arg in grant.args if arg not in params
+    ]
+    if grant.budget is not None:  # with allow_other_args, only the signature can tell
+        problems += [
+            f"tools.{tool}.{where}: {fname}() has no parameter {arg!r}, so this budget would "
+            "never see it (a typo?)"
+            for where, arg in grant.budget.arguments() if arg not in params and arg not in grant.args
+        ]
+    if problems:
+        raise ManifestError(problems, source=None)
 
 
 def parameter_defaults(sig: inspect.Signature) -> dict[str, Any]:

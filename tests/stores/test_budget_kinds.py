@@ -3,12 +3,15 @@ guard's clock; refunds of each kind; usage reports hold digests, never values.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+import threading
 import uuid
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from guardrail import BudgetStore, Guard
 from guardrail._stores import Charge
@@ -36,8 +39,6 @@ def guard_for(store: BudgetStore, clock: Clock, **tools: Any) -> Guard:
 @pytest.fixture
 def clock() -> Clock:
     # within the manifest's day
-    from datetime import UTC, datetime
-
     return Clock(datetime(2026, 1, 1, 1, tzinfo=UTC).timestamp())
 
 
@@ -154,9 +155,6 @@ def test_usage_holds_digests(store: BudgetStore, clock: Clock) -> None:
     assert any(scope.startswith("tools.pay.calls[to=") for scope in usage)
 
 
-Unsupported = Callable[[], BudgetStore]
-
-
 # -- many processes, many threads ---------------------------------------------------------------
 
 RACE_MANIFEST = {
@@ -186,8 +184,6 @@ def check_race(allowed: list[list[Any]], window: float = 10.0) -> None:
 def test_processes_never_overrun_new_budget_kinds(
     shared_url: str, workers: Any, tmp_path: Any
 ) -> None:
-    from datetime import UTC, datetime
-
     go = tmp_path / "go"
     ready = [tmp_path / f"ready-{i}" for i in range(3)]
     task = f"kinds-race-{uuid.uuid4().hex[:8]}"
@@ -212,3 +208,138 @@ def test_processes_never_overrun_new_budget_kinds(
     searches = sorted(t for tool, _, t in allowed if tool == "search")
     assert searches[-1] - searches[0] > 20  # the window rolled on (and more were allowed)
     assert len(searches) > 5
+
+
+# -- properties: never more than the limit, under threads ----------------------------------------
+
+def within(events: list[tuple[float, str]], kind: str, limit: int, window: float) -> None:
+    """The invariant of each budget kind over the allowed (time, value) events."""
+    span = window or float("inf")
+    for t, v in events:
+        inside = [(u, w) for u, w in events if t - span < u <= t]
+        if kind == "per":
+            assert sum(1 for _, w in inside if w == v) <= limit, (t, v)
+        elif kind == "distinct":
+            assert len({w for _, w in inside}) <= limit, t
+        else:
+            assert len(inside) <= limit, t
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    kind=st.sampled_from(["per", "distinct", "calls"]),
+    limit=st.integers(1, 4),
+    window=st.sampled_from([0, 5, 30]),
+    steps=st.lists(st.tuples(st.sampled_from([0.0, 1.0, 4.0, 5.0, 10.0]),
+                             st.lists(st.integers(0, 5), min_size=1, max_size=12)),
+                   min_size=1, max_size=6),
+)
+def test_threads_never_overrun(
+    store: BudgetStore, kind: str, limit: int, window: int,
+    steps: list[tuple[float, list[int]]],
+) -> None:
+    budget: dict[str, Any] = {"per": "to", "calls": limit} if kind == "per" else (
+        {"distinct": {"to": limit}} if kind == "distinct" else {"calls": limit})
+    if window:
+        budget["window"] = window
+    clock = Clock(datetime(2026, 1, 1, 1, tzinfo=UTC).timestamp())
+    guard = guard_for(store, clock, t={"args": {"to": {}}, "budget": budget})
+    events: list[tuple[float, str]] = []
+    lock = threading.Lock()
+    for advance, values in steps:
+        clock.now += advance
+        barrier = threading.Barrier(len(values))
+
+        def call(value: int) -> None:
+            barrier.wait()
+            if guard.authorize("t", {"to": f"v{value}"}).allowed:
+                with lock:
+                    events.append((clock.now, f"v{value}"))
+
+        threads = [threading.Thread(target=call, args=(v,)) for v in values]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    within(events, kind, limit, window)
+    assert events  # the first call always fits
+
+
+# -- refund_on_error ------------------------------------------------------------------------------
+
+REFUNDED = {
+    "args": {"q": {}, "n": {}}, "refund_on_error": True,
+    "budget": {"calls": 2, "sum": {"n": 3}, "per": "q", "distinct": {"n": 2}, "window": "1h"},
+}
+
+
+class Upstream(Exception):
+    pass
+
+
+def failing(q: str, n: int) -> str:
+    raise Upstream(q)
+
+
+async def afailing(q: str, n: int) -> str:
+    raise Upstream(q)
+
+
+def run_each(guard: Guard, how: str, q: str, fn: Any) -> None:
+    import asyncio
+
+    n = int(q[1:]) if q[1:] else 1
+    q = q[:1]
+    if how == "invoke":
+        guard.invoke("search", fn, {"q": q, "n": n})
+    elif how == "ainvoke":
+        asyncio.run(guard.ainvoke("search", fn, {"q": q, "n": n}))
+    elif how == "wrap":
+        guard.wrap(fn, name="search")(q, n)
+    else:
+        asyncio.run(guard.wrap(fn, name="search")(q, n=n))
+
+
+@pytest.mark.parametrize("how", ["invoke", "ainvoke", "wrap", "awrap"])
+def test_refund_on_error_gives_every_charge_back(store: BudgetStore, clock: Clock, how: str) -> None:
+    guard = guard_for(store, clock, search={**REFUNDED, "budget": {**REFUNDED["budget"]}},
+                      plain={"args": {"q": {}}, "budget": {"calls": 1}})
+    fn = afailing if how in ("ainvoke", "awrap") else failing
+    for q in ["a2"] * 5 + ["b1", "b2", "b3"]:  # past every limit, had they stayed charged
+        with pytest.raises(Upstream):
+            run_each(guard, how, q, fn)
+    assert all(v == 0 for v in store.usage(guard.task).values())
+    # calls that succeed are charged as ever
+    ok: Any = _echo if fn is failing else _aecho
+    run_each(guard, how, "a1", ok)
+    run_each(guard, how, "a2", ok)
+    with pytest.raises(Exception, match="exceeded|exhausted"):
+        run_each(guard, how, "a3", ok)  # a third distinct n
+
+
+def _echo(q: str, n: int) -> str:
+    return q
+
+
+async def _aecho(q: str, n: int) -> str:
+    return q
+
+
+def test_without_refund_on_error_a_failed_call_stays_charged(store: BudgetStore, clock: Clock) -> None:
+    guard = guard_for(store, clock, search={"args": {"q": {}, "n": {}}, "budget": {"calls": 1}})
+    with pytest.raises(Upstream):
+        guard.invoke("search", failing, {"q": "a", "n": 1})
+    assert not guard.authorize("search", {"q": "a", "n": 1}).allowed
+
+
+def test_a_child_cannot_refund_its_parents_charges(store: BudgetStore, clock: Clock) -> None:
+    parent = guard_for(store, clock, search={"args": {"q": {}, "n": {}}, "budget": {"calls": 2}})
+    child = parent.delegate({"task": f"{parent.task}-child", "ttl": "1h",
+                             "tools": {"search": {"args": {"q": {}, "n": {}}, "refund_on_error": True,
+                                                  "budget": {"calls": 2}}}})
+    for _ in range(2):
+        with pytest.raises(Upstream):
+            child.invoke("search", failing, {"q": "a", "n": 1})
+    assert store.usage(child.task) == {"tools.search.calls": 0.0}
+    assert store.usage(parent.task) == {"tools.search.calls": 2.0}
+    assert not child.authorize("search", {"q": "a", "n": 1}).allowed  # the parent's budget is spent
