@@ -131,6 +131,9 @@ def _cmd_check(ns: argparse.Namespace) -> int:
             print(f"  constraint: {d.constraint}")
         if d.budget:
             print(f"  budget:     {d.budget.scope} ({d.budget.used:g} of {d.budget.limit:g} used)")
+            rule = manifest.compiled().rules().get(d.budget.scope.partition("[")[0])
+            if rule is not None and d.depth == 0:
+                print(f"  rule:       {rule.describe()}")
     return ExitCode.OK if decision.allowed else ExitCode.DENIED
 
 

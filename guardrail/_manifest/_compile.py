@@ -36,7 +36,7 @@ def compile_manifest(manifest: _Manifest) -> CompiledManifest:
     task_budget = manifest.budget
     task_scopes: list[tuple[str, float]] = []
     task_window = task_budget.window_seconds if task_budget is not None else 0.0
-    if task_budget is not None:
+    if task_budget is not None and not task_window:  # a windowed one is every tool's rule
         if task_budget.calls is not None:
             task_scopes.append(("calls", task_budget.calls))
         task_scopes += [(f"sum.{arg}", limit) for arg, limit in (task_budget.sum or {}).items()]

@@ -33,13 +33,18 @@ class BudgetRule(NamedTuple):
     window: float  # seconds: the limit holds per rolling window; 0.0: over the task
 
     def describe(self) -> str:
-        """What the rule limits, in words: `2 distinct recipient per account per 1h`."""
-        what = {"calls": f"{_num(self.limit)} calls", "sum": f"sum of {self.arg} {_num(self.limit)}",
-                "distinct": f"{_num(self.limit)} distinct {self.arg}"}[self.kind]
+        """What the rule limits, in words: `at most 2 different values of to per account in
+        any 1h`."""
+        limit = _num(self.limit)
+        what = {
+            "calls": f"at most {limit} call{'' if limit == '1' else 's'}",
+            "sum": f"a sum of {self.arg} of at most {limit}",
+            "distinct": f"at most {limit} different value{'' if limit == '1' else 's'} of {self.arg}",
+        }[self.kind]
         if self.per:
             what += f" per {self.per}"
         if self.window:
-            what += f" per {duration_text(self.window)}"
+            what += f" in any {duration_text(self.window)}"
         return what
 
 

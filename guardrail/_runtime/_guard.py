@@ -48,6 +48,7 @@ from ._defaults import call_args, with_defaults
 from ._delegation import child_manifest
 from ._denials import Denials
 from ._retries import Retries
+from ._usage import budget_usage
 from ._wrap import binder, check_signature, guarded, parameter_defaults
 
 __all__ = ["AuditSink", "Guard", "Mode"]
@@ -424,13 +425,11 @@ class Guard:
         return self._chain.revocation(self.store) is not None
 
     def usage(self) -> dict[str, dict[str, float]]:
-        """Budget use so far, by scope: {"calls": {"used", "limit", "remaining"}, ...}."""
-        budgets = self._chain.own.budgets()
-        used = self.store.used([(self.task, scope) for scope in budgets])
-        return {
-            scope: {"used": u, "limit": limit, "remaining": max(limit - u, 0.0)}
-            for (scope, limit), u in zip(budgets.items(), used, strict=True)
-        }
+        """Budget use so far, by scope: {"calls": {"used", "limit", "remaining"}, ...}. A
+        per-value budget appears once per value charged, as `scope[arg=<digest>]` (never the
+        value); a windowed one counts its window as of the guard's clock (and says its
+        "window" in seconds); a distinct one counts values."""
+        return budget_usage(self.store, self._chain.own, self.clock())
 
     # A `with` block is one worker's use of the task: leaving it ends this guard (and the
     # guards it delegated to), not the task of every worker sharing the store.
