@@ -140,7 +140,7 @@ class Manifest(Strict):
             if budget is not None and budget.window_seconds > lifetime + 1e-9:
                 raise ValueError(
                     f"{where}.window: {budget.window!r} is longer than the manifest's lifetime "
-                    f"({lifetime:g}s): a window as long as the task is the budget itself"
+                    f"({lifetime:g}s)"
                 )
 
     # -- reading ---------------------------------------------------------------------------
