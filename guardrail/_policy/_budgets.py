@@ -25,7 +25,9 @@ DIGEST_CHARS = 32  # 128 bits of sha256: a distinct value cannot be made to coll
 class BudgetRule(NamedTuple):
     """One limit of a budget with `per`, `distinct` or `window`."""
 
-    scope: str  # "tools.<tool>.calls", "tools.<tool>.sum.<arg>", "tools.<tool>.distinct.<arg>", "calls", "sum.<arg>"
+    # "tools.<tool>.calls", "tools.<tool>.sum.<arg>", "tools.<tool>.distinct.<arg>", "calls",
+    # "sum.<arg>"
+    scope: str
     kind: str  # "calls", "sum" or "distinct"
     arg: str | None  # the summed or distinct argument
     limit: float

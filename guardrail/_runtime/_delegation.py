@@ -215,7 +215,7 @@ def _rule_problems(manifest: Manifest, parent: Chain, store: BudgetStore) -> lis
                 granted = link.tools.get(tool)
                 if granted is None:
                     continue
-                for limit, left, what in _ancestor_limits(rule, link, granted.rules,
+                for _, left, what in _ancestor_limits(rule, link, granted.rules,
                                                           granted.call_scopes, granted.sum_scopes, store):
                     if rule.limit > left:
                         problems.append(

@@ -145,7 +145,7 @@ class Denials:
         scope, _, per = charge.scope.partition("[")
         if per:  # "arg=digest]": the value's own share, named by its digest only
             arg, _, digest = per.rstrip("]").partition("=")
-            whose = (" for this call's value of {!r}".format(arg) if digest == "-" or not digest
+            whose = (f" for this call's value of {arg!r}" if digest == "-" or not digest
                      else f" for this call's value of {arg!r} (digest {digest[:12]})")
         else:
             whose = ""

@@ -3,11 +3,10 @@ guard's clock; refunds of each kind; usage reports hold digests, never values.""
 
 from __future__ import annotations
 
-from typing import Any
-
 import threading
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -250,7 +249,7 @@ def test_threads_never_overrun(
         clock.now += advance
         barrier = threading.Barrier(len(values))
 
-        def call(value: int) -> None:
+        def call(value: int, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             if guard.authorize("t", {"to": f"v{value}"}).allowed:
                 with lock:
@@ -313,7 +312,7 @@ def test_refund_on_error_gives_every_charge_back(store: BudgetStore, clock: Cloc
     ok: Any = _echo if fn is failing else _aecho
     run_each(guard, how, "a1", ok)
     run_each(guard, how, "a2", ok)
-    with pytest.raises(Exception, match="exceeded|exhausted"):
+    with pytest.raises(Exception, match=r"exceeded|exhausted"):
         run_each(guard, how, "a3", ok)  # a third distinct n
 
 
