@@ -94,9 +94,30 @@ def _canonical(value: Any, depth: int = 0) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON data")
 
 
+# Values repeat call after call (the same payees): remember the digests of plain scalars
+# (bounded). Keyed by type too, so that True never passes for 1.
+_DIGESTS: dict[tuple[type, object], str | None] = {}
+
+
 def value_digest(value: Any) -> str | None:
     """A short sha256 of the canonical JSON of `value`; None when it is not JSON data (such a
     value cannot be counted, so the call is denied)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool:
+        key = (kind, value)
+        try:
+            return _DIGESTS[key]
+        except KeyError:
+            pass
+        digest = _digest(value)
+        if len(_DIGESTS) >= 4096:
+            _DIGESTS.clear()
+        _DIGESTS[key] = digest
+        return digest
+    return _digest(value)
+
+
+def _digest(value: Any) -> str | None:
     try:
         text = json.dumps(
             _canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,

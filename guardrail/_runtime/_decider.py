@@ -15,6 +15,7 @@ in how they call the store; every step between the store calls (`fast`, `plan`,
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -346,7 +347,7 @@ def _rule_charges(
             # This decision's entry in the window's log: unique, also when two links charge
             # one key.
             if not event:
-                event = os.urandom(8).hex()
+                event = _event_id()
             name = f"{event}.{len(charges)}"
         else:
             name = ""
@@ -373,6 +374,24 @@ def _rule_charges(
 
 
 _MISSING = object()
+
+# Window entries are named by this process's random prefix and a counter: unique across
+# processes and hosts sharing a store without a system call per decision.
+_events = itertools.count()
+_prefix = os.urandom(8).hex()
+
+
+def _event_id() -> str:
+    return f"{_prefix}{next(_events):x}"
+
+
+def _new_prefix() -> None:
+    global _prefix
+    _prefix = os.urandom(8).hex()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_prefix)
 
 
 def _amount(value: Any) -> float | None:
