@@ -342,3 +342,56 @@ def test_a_child_cannot_refund_its_parents_charges(store: BudgetStore, clock: Cl
     assert store.usage(child.task) == {"tools.search.calls": 0.0}
     assert store.usage(parent.task) == {"tools.search.calls": 2.0}
     assert not child.authorize("search", {"q": "a", "n": 1}).allowed  # the parent's budget is spent
+
+
+# -- Redis: one round trip, the async store on the same script -----------------------------------
+
+def test_a_redis_decision_with_the_new_kinds_is_one_round_trip(own_redis_server: Any, clock: Clock) -> None:
+    from guardrail._stores._redis import RedisStore
+
+    client = own_redis_server.client()
+    with RedisStore(own_redis_server.url) as store:
+        guard = guard_for(store, clock, pay={
+            "args": {"to": {}, "amount": {}},
+            "budget": {"calls": 5, "sum": {"amount": 50}, "per": "to", "distinct": {"amount": 3},
+                       "window": "1h"}},
+            mail={"args": {"to": {}}, "budget": {"distinct": {"to": 2}}})
+        assert guard.authorize("pay", {"to": "a", "amount": 1}).allowed  # loads the script
+        client.config_resetstat()
+        assert guard.authorize("pay", {"to": "a", "amount": 2}).allowed
+        assert guard.authorize("mail", {"to": "x"}).allowed
+        assert guard.check("pay", {"to": "b", "amount": 1}).allowed
+        stats = {name[len("cmdstat_"):]: int(v["calls"])
+                 for name, v in client.info("commandstats").items()}
+    assert stats.pop("evalsha") == 3 and stats.pop("mget") == 3
+    assert set(stats) <= {"hget", "hset", "hkeys", "hlen", "hincrby", "zrangebyscore",
+                          "zremrangebyscore", "zadd", "time", "pttl", "pexpireat",
+                          "config|resetstat"}, stats
+
+
+def test_async_redis_keeps_the_new_kinds(redis_server: Any, clock: Clock) -> None:
+    import asyncio
+
+    from guardrail import AsyncRedisStore
+    from guardrail._stores._url import open_store
+    from tests.stores.support import unique_prefix
+
+    store = open_store(f"{redis_server.url}?prefix={unique_prefix()}", asynchronous=True)
+    assert isinstance(store, AsyncRedisStore)
+    guard = guard_for(store, clock, search={"args": {"q": {}},
+                                            "budget": {"calls": 2, "per": "q", "window": "1m"}},
+                      mail={"args": {"to": {}}, "budget": {"distinct": {"to": 1}}})
+
+    async def run() -> list[bool]:
+        calls = [guard.aauthorize("search", {"q": "x"}) for _ in range(5)]
+        calls += [guard.aauthorize("mail", {"to": t}) for t in ("a", "b", "a")]
+        return [d.allowed for d in await asyncio.gather(*calls)]
+
+    try:
+        results = asyncio.run(run())
+        assert results[:5].count(True) == 2
+        assert results[5:].count(True) == 2  # "a" twice, never "b" (or "b" alone)
+        clock.now += 60
+        assert asyncio.run(guard.aauthorize("search", {"q": "x"})).allowed
+    finally:
+        store.close()
