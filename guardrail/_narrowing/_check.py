@@ -35,7 +35,7 @@ from typing import Any
 
 from .._manifest._models import Manifest, parse_duration
 from .._policy import bounds, is_finite_number
-from .._policy._budgets import BudgetRule
+from .._policy._budgets import BudgetRule, value_digest
 from .._policy._compiled import CompiledManifest, CompiledTool, budget_scopes, scope_location
 from .._policy._conditions import call_data
 from .._text import num
@@ -485,10 +485,16 @@ def _tool_allows(tool: CompiledTool, call: Mapping[str, Any], link: CompiledMani
         call_data(condition, call, tool.name, link.task, link.principal, time.time())
     ):
         return False
-    for arg, _, _ in tool.sum_scopes:
+    summed = [arg for arg, _, _ in tool.sum_scopes]
+    summed += [r.arg for r in tool.rules if r.kind == "sum" and r.arg is not None]
+    for arg in summed:
         value = call.get(arg)
         if value is not None and (not is_finite_number(value) or value < 0):
             return False
+    for rule in tool.rules:  # a value that is not JSON data cannot be counted: denied
+        for arg in (rule.per, rule.arg if rule.kind == "distinct" else None):
+            if arg is not None and call.get(arg) is not None and value_digest(call[arg]) is None:
+                return False
     return True
 
 

@@ -125,7 +125,8 @@ def _digest(value: Any) -> str | None:
         )
     except (TypeError, ValueError, RecursionError):
         return None
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:DIGEST_CHARS]
+    # surrogatepass: a lone surrogate is a value too, with a digest of its own
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_CHARS]
 
 
 def per_scope(scope: str, per: str, digest: str) -> str:
