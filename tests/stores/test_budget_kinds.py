@@ -395,3 +395,39 @@ def test_async_redis_keeps_the_new_kinds(redis_server: Any, clock: Clock) -> Non
         assert asyncio.run(guard.aauthorize("search", {"q": "x"})).allowed
     finally:
         store.close()
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    kind=st.sampled_from(["per", "distinct", "calls"]),
+    limit=st.integers(1, 3),
+    window=st.sampled_from([0, 5]),
+    values=st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), min_size=1, max_size=6),
+)
+def test_processes_never_overrun(
+    shared_url: str, workers: Any, tmp_path: Any, kind: str, limit: int, window: int,
+    values: list[str],
+) -> None:
+    budget: dict[str, Any] = {"per": "to", "calls": limit} if kind == "per" else (
+        {"distinct": {"to": limit}} if kind == "distinct" else {"calls": limit})
+    if window:
+        budget["window"] = window
+    run = uuid.uuid4().hex[:8]
+    go = tmp_path / f"go-{run}"
+    ready = [tmp_path / f"ready-{run}-{i}" for i in range(2)]
+    m = {**manifest(t={"args": {"to": {}}, "budget": budget})}
+    procs = [
+        workers.spawn(
+            "rule_race", url=shared_url, manifest=m,
+            base=datetime(2026, 1, 1, 1, tzinfo=UTC).timestamp(), speed=100.0, attempts=25,
+            pause=0.002, values=values, offset=i, threads=3, ready=str(ready[i]), go=str(go),
+        )
+        for i in range(2)
+    ]
+    workers.wait_for_files(ready)
+    go.touch()
+    results = [workers.result(proc, timeout=120) for proc in procs]
+    assert [r["errors"] for r in results] == [[], []]
+    events = [(t, v) for r in results for t, v in r["allowed"]]
+    within(events, kind, limit, window)
+    assert events
