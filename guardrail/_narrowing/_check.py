@@ -492,8 +492,8 @@ def _tool_allows(tool: CompiledTool, call: Mapping[str, Any], link: CompiledMani
         if value is not None and (not is_finite_number(value) or value < 0):
             return False
     for rule in tool.rules:  # a value that is not JSON data cannot be counted: denied
-        for arg in (rule.per, rule.arg if rule.kind == "distinct" else None):
-            if arg is not None and call.get(arg) is not None and value_digest(call[arg]) is None:
+        for name in (rule.per, rule.arg if rule.kind == "distinct" else None):
+            if name is not None and call.get(name) is not None and value_digest(call[name]) is None:
                 return False
     return True
 
