@@ -32,6 +32,8 @@ class _Log:
 
     def forget(self, cutoff: float) -> None:
         """Drop the entries at or before `cutoff`."""
+        if not self.times or self.times[0] > cutoff:
+            return
         n = bisect.bisect_right(self.times, cutoff)
         if n:
             for _, _, member in self.entries[:n]:
@@ -40,7 +42,15 @@ class _Log:
             del self.times[:n], self.entries[:n], self.cum[:n]
 
     def add(self, at: float, event: str, units: int, member: str) -> None:
-        i = bisect.bisect_right(self.times, at)  # the end, unless clocks disagree
+        times = self.times
+        if not times or at >= times[-1]:  # in time order: the common case
+            self.cum.append((self.cum[-1] if self.cum else 0) + units)
+            times.append(at)
+            self.entries.append((event, units, member))
+            if member:
+                self.members[member] = self.members.get(member, 0) + 1
+            return
+        i = bisect.bisect_right(times, at)  # a guard whose clock is behind
         before = self.cum[i - 1] if i else (self.cum[0] - self.entries[0][1] if self.cum else 0)
         self.times.insert(i, at)
         self.entries.insert(i, (event, units, member))
@@ -67,7 +77,7 @@ class _Log:
         if member:
             if not n:
                 return self.members, len(self.members)
-            names = {m for _, _, m in self.entries[n:]}
+            names = {m for _, _, m in self.entries[n:] if m}
             return names, len(names)
         if not self.cum:
             return set(), 0
