@@ -137,7 +137,9 @@ class Manifest(Strict):
             (f"tools.{name}.budget", g.budget) for name, g in self.tools.items() if g is not None
         ]
         for where, budget in budgets:
-            if budget is not None and budget.window_seconds > lifetime + 1e-9:
+            if budget is not None and budget.window is not None and (
+                budget.window_seconds > lifetime + 1e-9
+            ):
                 raise ValueError(
                     f"{where}.window: {budget.window!r} is longer than the manifest's lifetime "
                     f"({lifetime:g}s)"

@@ -158,3 +158,9 @@ def test_json_schema_knows_the_new_keys() -> None:
     text = repr(schema)
     for key in ("per", "distinct", "window", "refund_on_error"):
         assert f"'{key}'" in text
+
+
+def test_an_expired_manifest_without_a_window_still_loads() -> None:
+    Manifest.model_validate({"task": "t", "issued_at": "2020-01-01T00:00:00Z",
+                             "expires_at": "2020-01-01T00:00:00.5Z",
+                             "tools": {"t": {"budget": {"calls": 1}}}})
