@@ -121,6 +121,8 @@ def _cmd_check(ns: argparse.Namespace) -> int:
     elif decision.denial is None:
         print(f"ALLOW {ns.tool}: granted by task {manifest.task!r} "
               f"(manifest {manifest.digest[:19]}...)")
+        for line in _budget_lines(guard, manifest, ns.tool, args):
+            print(line)
     else:
         d = decision.denial
         print(f"DENY {ns.tool}: {d.code.value}")
@@ -131,7 +133,31 @@ def _cmd_check(ns: argparse.Namespace) -> int:
             print(f"  constraint: {d.constraint}")
         if d.budget:
             print(f"  budget:     {d.budget.scope} ({d.budget.used:g} of {d.budget.limit:g} used)")
+            rule = manifest.compiled().rules().get(d.budget.scope.partition("[")[0])
+            if rule is not None and d.depth == 0:
+                print(f"  rule:       {rule.describe()}")
     return ExitCode.OK if decision.allowed else ExitCode.DENIED
+
+
+def _budget_lines(guard: Guard, manifest: Manifest, tool: str, args: dict[str, Any]) -> list[str]:
+    """The budgets an allowed call draws on, with their use before it."""
+    try:
+        charges = guard._decider.plan(tool, args, None)
+        if not isinstance(charges, list) or not charges:
+            return []
+        measure = getattr(guard.store, "measure", None)
+        used = (measure(charges) if callable(measure)
+                else guard.store.used([(c.task, c.scope) for c in charges]))
+    except Exception:  # an explanation only: the decision above stands
+        return []
+    rules = manifest.compiled().rules()
+    lines = []
+    for charge, u in zip(charges, used, strict=True):
+        rule = rules.get(charge.scope.partition("[")[0])
+        words = f"; {rule.describe()}" if rule is not None else ""
+        lines.append(f"  budget:     {charge.scope} ({float(u):g} of {float(charge.limit):g} "
+                     f"used{words})")
+    return lines
 
 
 def _invalid(exc: ManifestError) -> str:

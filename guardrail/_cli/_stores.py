@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from .._errors import StoreUnavailable
 from .._exit import ExitCode
+from .._runtime._usage import budget_usage
 from .._stores._url import open_store, redact_url
 
 __all__ = ["format_usage", "init_store", "register", "revoke_task", "store_tasks", "task_usage"]
@@ -66,11 +67,16 @@ def revoke_task(url: str, task: str, reason: str = "", *, expires_at: float | No
         store.close()
 
 
-def task_usage(url: str, task: str, limits: dict[str, float] | None = None) -> dict[str, Any]:
+def task_usage(
+    url: str, task: str, limits: dict[str, float] | None = None, compiled: Any = None
+) -> dict[str, Any]:
     """``guardrail usage --store URL TASK_ID``: what the whole fleet spent on a task.
 
     Returns ``{"task": ..., "revoked": reason or None, "usage": {scope: used}}``, and with
-    ``limits`` (a manifest's budgets) ``"limits": {scope: limit}`` too."""
+    ``limits`` (a manifest's budgets) ``"limits": {scope: limit}`` too. With ``compiled`` (the
+    manifest compiled), the limits are its budgets, windows are counted as of now, and
+    ``"rules"`` says in words what each per-value, distinct or windowed budget limits (a
+    per-value budget appears once per value, as ``scope[arg=<digest>]``)."""
     if not task:
         raise ValueError("task id must not be empty")
     store = open_store(url)
@@ -80,6 +86,16 @@ def task_usage(url: str, task: str, limits: dict[str, float] | None = None) -> d
             "revoked": store.revoked([task]),
             "usage": dict(sorted(store.usage(task).items())),
         }
+        if compiled is not None:
+            entries = budget_usage(store, compiled, time.time())
+            rules = compiled.rules()
+            report["usage"] = dict(sorted(
+                {**report["usage"], **{s: e["used"] for s, e in entries.items()}}.items()))
+            limits = {s: e["limit"] for s, e in entries.items()}
+            described = {s: rules[s.partition("[")[0]].describe() for s in entries
+                         if s.partition("[")[0] in rules}
+            if described:
+                report["rules"] = dict(sorted(described.items()))
     finally:
         store.close()
     if limits is not None:
@@ -101,6 +117,9 @@ def format_usage(report: dict[str, Any]) -> str:
         for scope in scopes:
             limit = limits.get(scope)
             of = "(not in the manifest)" if limit is None else f"of {_number(limit)}"
+            rule = report.get("rules", {}).get(scope)
+            if rule:
+                of += f"  ({rule})"
             lines.append(f"  {scope.ljust(width)}  {_number(usage.get(scope, 0.0))} {of}")
     elif not usage:
         lines.append("usage: nothing charged")
@@ -194,7 +213,7 @@ def cmd_usage(ns: argparse.Namespace) -> int:
     if not ns.store:
         print(f"guardrail usage: give --store URL or set ${STORE_ENV}", file=sys.stderr)
         return ExitCode.USAGE
-    task, limits = ns.task, None
+    task, compiled = ns.task, None
     if ns.manifest is not None:
         from .._errors import GuardrailError
         from .._manifest._models import Manifest
@@ -208,14 +227,14 @@ def cmd_usage(ns: argparse.Namespace) -> int:
             print(f"guardrail usage: the manifest is for task {manifest.task!r}, not {task!r}",
                   file=sys.stderr)
             return ExitCode.USAGE
-        task, limits = manifest.task, manifest.compiled().budgets()
+        task, compiled = manifest.task, manifest.compiled()
     try:
         if task is None:
             tasks = store_tasks(ns.store)
             print(json.dumps({"tasks": tasks}, indent=2) if ns.json
                   else "\n".join(tasks) if tasks else "no tasks in the store")
             return ExitCode.OK
-        report = task_usage(ns.store, task, limits)
+        report = task_usage(ns.store, task, compiled=compiled)
     except (ValueError, ImportError) as exc:
         print(f"guardrail usage: {exc}", file=sys.stderr)
         return ExitCode.USAGE

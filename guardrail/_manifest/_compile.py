@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from .._policy import ArgsRule, CompiledManifest, CompiledTool
+from .._policy._budgets import BudgetRule
 from .._policy._conditions import compile_condition
 from ._grants import Budget, ToolGrant
 
@@ -34,7 +35,8 @@ class _Manifest(Protocol):
 def compile_manifest(manifest: _Manifest) -> CompiledManifest:
     task_budget = manifest.budget
     task_scopes: list[tuple[str, float]] = []
-    if task_budget is not None:
+    task_window = task_budget.window_seconds if task_budget is not None else 0.0
+    if task_budget is not None and not task_window:  # a windowed one is every tool's rule
         if task_budget.calls is not None:
             task_scopes.append(("calls", task_budget.calls))
         task_scopes += [(f"sum.{arg}", limit) for arg, limit in (task_budget.sum or {}).items()]
@@ -44,20 +46,25 @@ def compile_manifest(manifest: _Manifest) -> CompiledManifest:
         rules = {arg: constraint.compile() for arg, constraint in grant.args.items()}
         calls: list[tuple[str, float]] = []
         sums: list[tuple[str, str, float]] = []
+        special: list[BudgetRule] = []
         if task_budget is not None:
-            if task_budget.calls is not None:
-                calls.append(("calls", task_budget.calls))
-            for arg, limit in (task_budget.sum or {}).items():
-                if arg in rules or grant.allow_other_args:
-                    sums.append((arg, f"sum.{arg}", limit))
+            task_sums = [(arg, f"sum.{arg}", limit) for arg, limit in (task_budget.sum or {}).items()
+                         if arg in rules or grant.allow_other_args]
+            _add(calls, sums, special, task_budget.calls, "calls", task_sums, None, task_window)
         if grant.budget is not None:
-            if grant.budget.calls is not None:
-                calls.append((f"tools.{name}.calls", grant.budget.calls))
-            for arg, limit in (grant.budget.sum or {}).items():
-                sums.append((arg, f"tools.{name}.sum.{arg}", limit))
+            b = grant.budget
+            tool_sums = [(arg, f"tools.{name}.sum.{arg}", limit) for arg, limit in (b.sum or {}).items()]
+            _add(calls, sums, special, b.calls, f"tools.{name}.calls", tool_sums, b.per,
+                 b.window_seconds)
+            special += [
+                BudgetRule(f"tools.{name}.distinct.{arg}", "distinct", arg, limit, b.per,
+                           b.window_seconds)
+                for arg, limit in (b.distinct or {}).items()
+            ]
         condition = compile_condition(grant.when) if grant.when is not None else None
         tools[name] = CompiledTool(
-            name, ArgsRule(rules, grant.allow_other_args), tuple(calls), tuple(sums), condition
+            name, ArgsRule(rules, grant.allow_other_args), tuple(calls), tuple(sums), condition,
+            tuple(special), grant.refund_on_error,
         )
     return CompiledManifest(
         task=manifest.task,
@@ -69,3 +76,19 @@ def compile_manifest(manifest: _Manifest) -> CompiledManifest:
         task_scopes=tuple(task_scopes),
         manifest=manifest,
     )
+
+
+def _add(
+    calls: list[tuple[str, float]], sums: list[tuple[str, str, float]], special: list[BudgetRule],
+    call_limit: float | None, call_scope: str, sum_scopes: list[tuple[str, str, float]],
+    per: str | None, window: float,
+) -> None:
+    """A budget's calls and sums: plain scopes when counted over the task, else rules."""
+    if per is None and not window:
+        if call_limit is not None:
+            calls.append((call_scope, call_limit))
+        sums += sum_scopes
+        return
+    if call_limit is not None:
+        special.append(BudgetRule(call_scope, "calls", None, call_limit, per, window))
+    special += [BudgetRule(scope, "sum", arg, limit, per, window) for arg, scope, limit in sum_scopes]

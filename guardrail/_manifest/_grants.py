@@ -52,12 +52,28 @@ Number = StrictInt | StrictFloat
 NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
 
 
+ArgName = Annotated[str, Field(min_length=1, max_length=256)]
+
+
 class Budget(Strict):
     """`calls`: at most this many allowed calls. `sum`: argument name -> the most its values may
-    add up to over the task."""
+    add up to over the task. `per`: the limits count separately per value of this argument (a
+    tool grant's budget only). `distinct`: argument name -> the most different values it may take
+    (a tool grant's budget only). `window`: the limits hold per rolling window of this duration
+    instead of over the whole task."""
 
     calls: NonNegativeInt | None = None
     sum: dict[str, Annotated[Number, Field(ge=0)]] | None = None
+    per: ArgName | None = Field(
+        default=None, description="Count the limits separately per value of this argument."
+    )
+    distinct: dict[str, Annotated[StrictInt, Field(ge=1)]] | None = Field(
+        default=None, description="Argument name -> at most this many different values."
+    )
+    window: str | Annotated[StrictInt, Field(gt=0)] | Annotated[StrictFloat, Field(gt=0)] | None = (
+        Field(default=None, description="The limits hold per rolling window of this duration "
+              "(e.g. '1h'), at most the manifest's lifetime.")
+    )
 
     @field_validator("sum")
     @classmethod
@@ -66,6 +82,39 @@ class Budget(Strict):
             if not math.isfinite(limit):
                 raise ValueError(f"sum limit of {name!r} must be a finite number")
         return value
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str | float | None) -> str | float | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _limited(self) -> Self:
+        limits = self.calls is not None or bool(self.sum) or bool(self.distinct)
+        if self.per is not None and not limits:
+            raise ValueError("per needs a limit to count per value (calls, sum or distinct)")
+        if self.window is not None and not limits:
+            raise ValueError("window needs a limit to hold per window (calls, sum or distinct)")
+        if self.per is not None and self.per in (self.distinct or {}):
+            raise ValueError(
+                f"distinct.{self.per}: counted per {self.per!r}, it always has one value"
+            )
+        return self
+
+    @property
+    def window_seconds(self) -> float:
+        """The window in seconds; 0.0 when the limits hold over the whole task."""
+        return parse_duration(self.window) if self.window is not None else 0.0
+
+    def arguments(self) -> list[tuple[str, str]]:
+        """(where, argument) of every argument the budget names: sums, `per`, `distinct`."""
+        out = [(f"budget.sum.{a}", a) for a in self.sum or {}]
+        if self.per is not None:
+            out.append(("budget.per", self.per))
+        out += [(f"budget.distinct.{a}", a) for a in self.distinct or {}]
+        return out
 
 
 class RetrySpec(Strict):
@@ -116,6 +165,10 @@ class ToolGrant(Strict):
     )
     budget: Budget | None = None
     retry: RetrySpec | None = None
+    refund_on_error: StrictBool = Field(
+        default=False,
+        description="An allowed call whose tool raises gives its budget charges back.",
+    )
 
     @field_validator("when")
     @classmethod
@@ -131,10 +184,10 @@ class ToolGrant(Strict):
 
     @model_validator(mode="after")
     def _sums_named(self) -> Self:
-        if self.budget is not None and self.budget.sum and not self.allow_other_args:
-            for name in self.budget.sum:
+        # With `allow_other_args` the tool's own parameters are known only when it is wrapped
+        # (`argument_problems`).
+        if self.budget is not None and not self.allow_other_args:
+            for where, name in self.budget.arguments():
                 if name not in self.args:
-                    raise ValueError(
-                        f"budget.sum names argument {name!r}, which args does not grant"
-                    )
+                    raise ValueError(f"{where} names argument {name!r}, which args does not grant")
         return self

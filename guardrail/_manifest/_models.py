@@ -112,6 +112,7 @@ class Manifest(Strict):
             raise ValueError("not_before is not before expires_at")
         object.__setattr__(self, "issued_at", issued)
         object.__setattr__(self, "expires_at", expires)
+        self._budget_shapes((expires - (self.not_before or issued)).total_seconds())
         sums = set((self.budget.sum or {}) if self.budget else ())
         if sums:
             granted = {a for g in self.tools.values() if g for a in g.args}
@@ -120,6 +121,29 @@ class Manifest(Strict):
             if missing and not open_args:
                 raise ValueError(f"budget.sum names {missing}, which no tool's args grant")
         return self
+
+    def _budget_shapes(self, lifetime: float) -> None:
+        """`per` and `distinct` belong to a tool's budget; a window fits in the lifetime."""
+        if self.budget is not None:
+            for key in ("per", "distinct"):
+                if getattr(self.budget, key) is not None:
+                    # The task budget counts every tool's calls, and tools name their arguments
+                    # as they like: a per-value or distinct limit is one tool's.
+                    raise ValueError(
+                        f"budget.{key}: a per-value or distinct budget belongs on a tool grant "
+                        f"(tools.<tool>.budget.{key}), not on the task budget"
+                    )
+        budgets = [("budget", self.budget)] + [
+            (f"tools.{name}.budget", g.budget) for name, g in self.tools.items() if g is not None
+        ]
+        for where, budget in budgets:
+            if budget is not None and budget.window is not None and (
+                budget.window_seconds > lifetime + 1e-9
+            ):
+                raise ValueError(
+                    f"{where}.window: {budget.window!r} is longer than the manifest's lifetime "
+                    f"({lifetime:g}s)"
+                )
 
     # -- reading ---------------------------------------------------------------------------
 

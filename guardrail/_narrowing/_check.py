@@ -35,6 +35,7 @@ from typing import Any
 
 from .._manifest._models import Manifest, parse_duration
 from .._policy import bounds, is_finite_number
+from .._policy._budgets import BudgetRule, value_digest
 from .._policy._compiled import CompiledManifest, CompiledTool, budget_scopes, scope_location
 from .._policy._conditions import call_data
 from .._text import num
@@ -194,8 +195,10 @@ class _Check:
 
     def budgets(self) -> None:
         p_scopes = budget_scopes(self.pc)
+        self.budget_rules()
         if not p_scopes:
-            self.add("ok", "budget", "", "the parent sets no budget")
+            if not self.pc.rules():
+                self.add("ok", "budget", "", "the parent sets no budget")
             return
         c_scopes = budget_scopes(self.cc)
         for scope, (kind, limit, p_tools) in sorted(p_scopes.items()):
@@ -216,6 +219,12 @@ class _Check:
             elif upper <= limit:
                 self.add("ok", where, check,
                          f"the child allows at most {_amount(upper, unit)} here")
+            elif lower > limit and self._ruled(tools):
+                # The lower bound reads plain budgets only; a rule may hold the child lower.
+                self.add("unprovable", where, check,
+                         f"the child's plain budgets allow {_amount(lower, unit)}, more than the "
+                         f"parent's {num(limit)}, and its per-value, distinct or windowed "
+                         "budgets are not proven to hold it within")
             elif lower > limit:
                 self.add("wider", where, check,
                          f"the child allows {_amount(lower, unit)} ({how}), more than the "
@@ -224,6 +233,72 @@ class _Check:
                 self.add("unprovable", where, check,
                          f"the child's budgets allow up to {_amount(upper, unit)}, more than the "
                          f"parent's {num(limit)}, but no calls reaching that could be built")
+
+    def _ruled(self, tools: Sequence[str]) -> bool:
+        return any(self.cc.tools[t].rules for t in tools if t in self.cc.tools)
+
+    # -- budgets with per, distinct or window --------------------------------------------------
+
+    def budget_rules(self) -> None:
+        """Each parent budget with `per`, `distinct` or `window` is proven only by a child budget
+        at least as strict that counts the same calls: the same kind and argument, counted per
+        the same argument (or not per value at all), over a window at least as long (or the
+        whole task), with a limit no larger. Anything else is unprovable, never wider (it binds
+        at run time all the same: every call is charged to every link)."""
+        for tool, ptool in sorted(self.pc.tools.items()):
+            for rule in ptool.rules:
+                task_wide = not rule.scope.startswith("tools.")
+                if task_wide and tool != min(self.pc.tools):
+                    continue  # a task budget's rule is in every tool's: check it once
+                tools = list(self.pc.tools) if task_wide else [tool]
+                where = "budget" if task_wide else f"tools.{tool}.budget"
+                self._rule(rule, [t for t in tools if t in self.cc.tools], task_wide, where)
+
+    def _rule(self, rule: BudgetRule, tools: list[str], task_wide: bool, where: str) -> None:
+        check = rule.describe()
+        if not tools:
+            self.add("ok", where, check, "the child makes no call this budget counts")
+            return
+        proofs = [self._proof(rule, t) for t in tools]
+        if task_wide and len(tools) > 1:
+            proof = self._task_proof(rule)
+            proofs = [proof] if proof else [None]
+        if all(proofs):
+            self.add("ok", where, check, "; ".join(sorted(set(p for p in proofs if p))))
+        else:
+            self.add("unprovable", where, check,
+                     "no budget of the child is proven at least as strict (the same kind and "
+                     "argument, per the same argument or none, a window at least as long, a "
+                     "limit no larger)")
+
+    def _task_proof(self, rule: BudgetRule) -> str | None:
+        """A child task budget at least as strict as a parent task budget's rule."""
+        wanted = "calls" if rule.kind == "calls" else f"sum.{rule.arg}"
+        for scope, limit in self.cc.task_scopes:
+            if rule.kind != "distinct" and scope == wanted and limit <= rule.limit:
+                return f"its task budget allows at most {num(limit)} in all ({scope})"
+        for crule in self.cc.rules().values():
+            if crule.scope == rule.scope and _stricter(crule, rule):
+                return f"its task budget allows {crule.describe()}"
+        return None
+
+    def _proof(self, rule: BudgetRule, tool: str) -> str | None:
+        """How the child's budgets bound `rule` for calls of `tool`, or None."""
+        ct = self.cc.tools[tool]
+        # A plain limit over the whole task bounds every value's share and every window.
+        if rule.kind == "sum":
+            plain = [(s, limit) for a, s, limit in ct.sum_scopes if a == rule.arg]
+        else:  # calls, or distinct values: a call adds at most one
+            plain = list(ct.call_scopes)
+        for scope, limit in plain:
+            if limit <= rule.limit:
+                return f"the child allows at most {num(limit)} in all ({scope})"
+        for crule in ct.rules:
+            same = crule.kind == rule.kind and crule.arg == rule.arg
+            counts_calls = rule.kind == "distinct" and crule.kind == "calls"
+            if (same or counts_calls) and _stricter(crule, rule):
+                return f"the child allows {crule.describe()}"
+        return None
 
     def _passes(self, tool: str, arg: str) -> bool:
         grant = self.child.grant(tool)
@@ -410,8 +485,21 @@ def _tool_allows(tool: CompiledTool, call: Mapping[str, Any], link: CompiledMani
         call_data(condition, call, tool.name, link.task, link.principal, time.time())
     ):
         return False
-    for arg, _, _ in tool.sum_scopes:
+    summed = [arg for arg, _, _ in tool.sum_scopes]
+    summed += [r.arg for r in tool.rules if r.kind == "sum" and r.arg is not None]
+    for arg in summed:
         value = call.get(arg)
         if value is not None and (not is_finite_number(value) or value < 0):
             return False
+    for rule in tool.rules:  # a value that is not JSON data cannot be counted: denied
+        for name in (rule.per, rule.arg if rule.kind == "distinct" else None):
+            if name is not None and call.get(name) is not None and value_digest(call[name]) is None:
+                return False
     return True
+
+
+def _stricter(child: BudgetRule, parent: BudgetRule) -> bool:
+    """`child` bounds what `parent` counts at least as tightly (same calls assumed)."""
+    per = child.per is None or child.per == parent.per
+    window = not child.window or (parent.window and child.window >= parent.window)
+    return bool(per and window and child.limit <= parent.limit)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._budgets import BudgetRule
 from ._conditions import Condition
 from ._rules import ArgsRule
 
-__all__ = ["CompiledManifest", "CompiledTool", "budget_scopes", "scope_location"]
+__all__ = ["BudgetRule", "CompiledManifest", "CompiledTool", "budget_scopes", "scope_location"]
 
 
 class CompiledTool:
-    __slots__ = ("args", "budgeted", "call_scopes", "condition", "direct", "name", "sum_scopes")
+    __slots__ = ("args", "budget_args", "budgeted", "call_scopes", "condition", "direct",
+                 "features", "name", "refund_on_error", "rules", "sum_scopes")
 
     def __init__(
         self,
@@ -21,13 +23,27 @@ class CompiledTool:
         call_scopes: tuple[tuple[str, float], ...],
         sum_scopes: tuple[tuple[str, str, float], ...],
         condition: Condition | None = None,
+        rules: tuple[BudgetRule, ...] = (),
+        refund_on_error: bool = False,
     ) -> None:
         self.name = name
         self.args = args
         self.call_scopes = call_scopes  # (scope, limit)
         self.sum_scopes = sum_scopes  # (argument, scope, limit)
         self.condition = condition  # the grant's `when`, compiled
-        self.budgeted = bool(call_scopes or sum_scopes)
+        self.rules = rules  # limits with `per`, `distinct` or `window`
+        self.refund_on_error = refund_on_error  # a call whose tool raises gives its charges back
+        self.budgeted = bool(call_scopes or sum_scopes or rules)
+        # The arguments a budget reads (their defaults are checked and charged like values).
+        self.budget_args = frozenset(
+            [arg for arg, _, _ in sum_scopes]
+            + [a for r in rules for a in (r.arg, r.per) if a is not None]
+        )
+        # What a store must support for this tool's charges (see `_stores._protocol`).
+        self.features = frozenset(
+            ["window"] * any(r.window for r in rules)
+            + ["distinct"] * any(r.kind == "distinct" for r in rules)
+        )
         # Decided by the argument test alone (the decider's fast path): no budget, no condition.
         self.direct = not self.budgeted and condition is None
 
@@ -70,6 +86,15 @@ class CompiledManifest:
                 out[scope] = limit
         out.update(self.task_scopes)
         return out
+
+    def rules(self) -> dict[str, BudgetRule]:
+        """Every budget with `per`, `distinct` or `window`, by its scope."""
+        return {rule.scope: rule for tool in self.tools.values() for rule in tool.rules}
+
+    @property
+    def features(self) -> frozenset[str]:
+        """What a store must support for this manifest's budgets: `window`, `distinct`."""
+        return frozenset().union(*(tool.features for tool in self.tools.values()))
 
 
 def budget_scopes(compiled: CompiledManifest) -> dict[str, tuple[str, float, frozenset[str]]]:

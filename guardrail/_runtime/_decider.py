@@ -15,18 +15,21 @@ in how they call the store; every step between the store calls (`fast`, `plan`,
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, cast
 
-from .._errors import StoreUnavailable
+from .._errors import ManifestError, StoreUnavailable
 from .._outcome import Decision, DenialCode
 from .._policy import Violation, is_finite_number, written
+from .._policy._budgets import ABSENT, per_scope, value_digest
 from .._policy._compiled import CompiledManifest, CompiledTool
 from .._policy._conditions import call_data
 from .._stores import BudgetStore, Charge
 from .._stores._async import AsyncBudgetStore
-from .._stores._protocol import Overrun, Revoked, refunder, settler
+from .._stores._protocol import Overrun, Revoked, refunder, settler, unsupported
 from ._arguments import Unreadable
 from ._chain import Chain
 from ._denials import Denials
@@ -52,8 +55,9 @@ class _Unsettled(NamedTuple):
 class Decider:
     """Decides calls against a `Chain`, charging its budgets in `store` when asked to."""
 
-    __slots__ = ("_allow_cache", "_chain", "_clock", "_denials", "_fast", "_mark",
-                 "_own", "_refund", "_revoked", "_settle", "_store", "_tasks")
+    __slots__ = ("_allow_cache", "_chain", "_clock", "_denials", "_fast", "_mark", "_own",
+                 "_refund", "_refund_tools", "_refundable", "_revoked", "_settle", "_store",
+                 "_tasks", "_unsupported")
 
     def __init__(
         self, chain: Chain, store: BudgetStore, clock: Callable[[], float], denials: Denials
@@ -73,6 +77,17 @@ class Decider:
         self._refund = refunder(store)
         # Decisions are immutable: one allow per granted tool serves every anonymous check.
         self._allow_cache: dict[str, Decision] = {}
+        # A store that cannot keep a window or distinct values must never count them as totals.
+        needed = frozenset().union(*(link.features for link in chain.links))
+        self._unsupported = unsupported(store, needed) if needed else None
+        if self._unsupported is not None:
+            raise ManifestError(self._unsupported, source=None)
+        # refund_on_error: the tools some link grants with it, and what each allowed call of
+        # theirs was charged (by call id) until the tool has run (`take_refund`).
+        self._refund_tools = frozenset(
+            t for link in chain.links for t, c in link.tools.items() if c.refund_on_error
+        )
+        self._refundable: dict[str, list[Charge]] = {}
 
     def decide(self, tool: Any, args: object, call_id: str | None, charge: bool) -> Decision:
         """The decision for `tool(**args)`; with `charge`, an allowed call's budgets are charged.
@@ -188,6 +203,8 @@ class Decider:
         if settled is None:
             if charge and call_id is not None:
                 _charged.set((self, call_id, charges))
+                if tool in self._refund_tools:
+                    self._keep_refundable(tool, call_id, charges)
             return Decision(True, tool, call_id)
         if type(settled) is Revoked:
             return self._denials.revoked(settled.reason, tool, call_id)
@@ -220,11 +237,44 @@ class Decider:
                 if found is None:  # the fast test and the explanation disagree: still deny
                     raise AssertionError("constraint test failed without a violation")
                 return denials.violation(found, depth, tool, call_id)
-            if compiled.sum_scopes or compiled.call_scopes:
-                bad = _charges(compiled, link, args, charges)
+            if compiled.budgeted:
+                bad = _charges(compiled, link, args, charges, now)
                 if bad is not None:
                     return denials.violation(bad, depth, tool, call_id)
+        if self._unsupported is not None and any(c.window or c.member for c in charges):
+            raise StoreUnavailable(self._unsupported)  # fail closed (the guard refused it first)
         return self._conditions(tool, cast(Mapping[str, Any], args), now, call_id)
+
+    def _keep_refundable(self, tool: str, call_id: str, charges: list[Charge]) -> None:
+        """Remember the charges an error of the tool gives back: those of the links whose grant
+        says `refund_on_error` (a child's cannot give back its parent's)."""
+        refundable = {link.task for link in self._chain.links if link.tools[tool].refund_on_error}
+        # A task named by a link without it keeps its charges.
+        refundable -= {link.task for link in self._chain.links
+                       if not link.tools[tool].refund_on_error}
+        mine = [c for c in charges if c.task in refundable]
+        if mine:
+            pending = self._refundable
+            if len(pending) >= 4096:  # calls authorized but never run (bounded)
+                del pending[next(iter(pending))]
+            pending[call_id] = mine
+
+    def refundable(self, call_id: str | None) -> bool:
+        return bool(self._refundable) and call_id in self._refundable
+
+    def take_refund(self, call_id: str | None) -> list[Charge] | None:
+        """The refundable charges of an allowed call (forgotten once taken)."""
+        if call_id is None or not self._refundable:
+            return None
+        return self._refundable.pop(call_id, None)
+
+    def refund_failed(self, call_id: str | None) -> bool:
+        """Give back what the allowed call `call_id` was charged, its tool having raised
+        (`refund_on_error`); idempotent: the store refunds once per call id."""
+        charges = self.take_refund(call_id)
+        if not charges or call_id is None:
+            return False
+        return self._refund(charges, f"{call_id}:error")
 
     def refund(self, decision: Decision) -> bool:
         """Give back what `decision` charged, when it was this context's last charged call (what
@@ -253,7 +303,8 @@ class Decider:
 
 
 def _charges(
-    compiled: CompiledTool, link: CompiledManifest, args: Mapping[str, Any], charges: list[Charge]
+    compiled: CompiledTool, link: CompiledManifest, args: Mapping[str, Any], charges: list[Charge],
+    now: float,
 ) -> Violation | None:
     """Append what a call of `compiled` costs `link`; a summed value that cannot count is a
     violation."""
@@ -266,13 +317,84 @@ def _charges(
             continue
         amount = _amount(value)
         if amount is None:
-            return Violation(
-                DenialCode.ARGUMENT_INVALID, [arg],
-                f"{written('sum', {arg: limit})} (a non-negative number within float range)",
-            )
+            return _not_summable(arg, limit)
         if amount > 0:
             charges.append(Charge(task, scope, value, limit))  # as it is: the stores add exactly
+    if compiled.rules:
+        return _rule_charges(compiled, task, args, charges, now)
     return None
+
+
+def _not_summable(arg: str, limit: float) -> Violation:
+    return Violation(
+        DenialCode.ARGUMENT_INVALID, [arg],
+        f"{written('sum', {arg: limit})} (a non-negative number within float range)",
+    )
+
+
+def _rule_charges(
+    compiled: CompiledTool, task: str, args: Mapping[str, Any], charges: list[Charge], now: float
+) -> Violation | None:
+    """The charges of the budgets with `per`, `distinct` or `window`."""
+    event = ""
+    for rule in compiled.rules:
+        scope = rule.scope
+        if rule.per is not None:
+            value = args.get(rule.per, _MISSING)
+            digest = ABSENT if value is _MISSING or value is None else value_digest(value)
+            if digest is None:
+                return Violation(DenialCode.ARGUMENT_INVALID, [rule.per],
+                                 f"budget per {rule.per} (a JSON value)")
+            scope = per_scope(scope, rule.per, digest)
+        if rule.window:
+            # This decision's entry in the window's log: unique, also when two links charge
+            # one key.
+            if not event:
+                event = _event_id()
+            name = f"{event}.{len(charges)}"
+        else:
+            name = ""
+        if rule.kind == "calls":
+            charges.append(Charge(task, scope, 1, rule.limit, rule.window, now, "", name))
+            continue
+        assert rule.arg is not None
+        value = args.get(rule.arg)
+        if value is None:
+            continue  # as a plain sum: nothing to add, no value to count
+        if rule.kind == "sum":
+            amount = _amount(value)
+            if amount is None:
+                return _not_summable(rule.arg, rule.limit)
+            if amount > 0:
+                charges.append(Charge(task, scope, value, rule.limit, rule.window, now, "", name))
+            continue
+        member = value_digest(value)
+        if member is None:
+            return Violation(DenialCode.ARGUMENT_INVALID, [rule.arg],
+                             f"budget distinct {rule.arg} (a JSON value)")
+        charges.append(Charge(task, scope, 1, rule.limit, rule.window, now, member, name))
+    return None
+
+
+_MISSING = object()
+
+# Window entries are named by this process's random prefix and a counter: unique across
+# processes and hosts sharing a store without a system call per decision.
+_events = itertools.count()
+_prefix = os.urandom(8).hex()
+
+
+def _event_id() -> str:
+    return f"{_prefix}{next(_events):x}"
+
+
+def _new_prefix() -> None:
+    global _prefix
+    _prefix = os.urandom(8).hex()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_prefix)
 
 
 def _amount(value: Any) -> float | None:

@@ -27,7 +27,7 @@ def with_defaults(
     if not isinstance(tool, str) or not defaults:
         return out
     grants = [link.tools[tool] for link in chain.grants(tool)]
-    sums = {arg for compiled in grants for arg, _, _ in compiled.sum_scopes}
+    sums = {arg for compiled in grants for arg in compiled.budget_args}
     rules = [compiled.args for compiled in grants]
     if any(compiled.condition is not None for compiled in grants):
         # A `when` may read any argument: it sees every default the rules let through, so

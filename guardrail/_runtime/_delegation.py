@@ -36,8 +36,9 @@ from .._errors import ManifestError
 from .._manifest._data import Path as DataPath
 from .._manifest._models import Manifest
 from .._manifest._templates import load_template
-from .._policy._compiled import budget_scopes, scope_location
-from .._stores import BudgetStore
+from .._policy._budgets import BudgetRule
+from .._policy._compiled import CompiledManifest, budget_scopes, scope_location
+from .._stores import BudgetStore, Charge
 from .._text import iso as _iso
 from .._text import num as _num
 from ._chain import Chain
@@ -142,7 +143,8 @@ def child_manifest(
             capped["issued_at"] = manifest.issued_at.isoformat().replace("+00:00", "Z")
         manifest = Manifest.model_validate(capped, _source=source)
 
-    problems = _tool_problems(manifest, parent) + _budget_problems(manifest, parent, store)
+    problems = (_tool_problems(manifest, parent) + _budget_problems(manifest, parent, store)
+                + _rule_problems(manifest, parent, store))
     if problems:
         raise ManifestError(problems, source=source)
 
@@ -196,3 +198,60 @@ def _budget_problems(manifest: Manifest, parent: Chain, store: BudgetStore) -> l
                         f"({_num(spent)} of {_num(a_limit)} used)"
                     )
     return problems
+
+
+def _rule_problems(manifest: Manifest, parent: Chain, store: BudgetStore) -> list[str]:
+    """A child budget with `per`, `distinct` or `window` larger than the ancestor budget that
+    counts the same calls: than what is left of it for a total (a distinct budget's values,
+    a plain budget of the same tool), than its limit for a per-value or windowed one (their
+    use depends on the value and the time)."""
+    child = manifest.compiled()
+    problems: list[str] = []
+    for tool, ct in child.tools.items():
+        for rule in ct.rules:
+            if not rule.scope.startswith("tools."):
+                continue  # a task budget's window: compared through each tool's plain budgets
+            for link in parent.links:
+                granted = link.tools.get(tool)
+                if granted is None:
+                    continue
+                for _, left, what in _ancestor_limits(rule, link, granted.rules,
+                                                          granted.call_scopes, granted.sum_scopes, store):
+                    if rule.limit > left:
+                        problems.append(
+                            f"tools.{tool}.budget: the child asks for {rule.describe()} but task "
+                            f"{link.task!r} allows {what}"
+                        )
+    return problems
+
+
+def _ancestor_limits(
+    rule: BudgetRule, link: CompiledManifest, rules: tuple[BudgetRule, ...],
+    calls: tuple[tuple[str, float], ...], sums: tuple[tuple[str, str, float], ...],
+    store: BudgetStore,
+) -> list[tuple[float, float, str]]:
+    """(limit, what is left, in words) of each ancestor budget of the tool counting what `rule`
+    counts."""
+    out: list[tuple[float, float, str]] = []
+    for a in rules:
+        if a.kind != rule.kind or a.arg != rule.arg or (a.per is not None and a.per != rule.per):
+            continue
+        if a.window and rule.window and rule.window > a.window:
+            continue  # not comparable: a longer window may hold more than the ancestor's
+        left, what = float(a.limit), a.describe()
+        if a.kind == "distinct" and a.per is None and not a.window:
+            measure = getattr(store, "measure", None)
+            if callable(measure):
+                used = measure([Charge(link.task, a.scope, 0, a.limit, 0.0, 0.0, "?")])[0]
+                left = max(a.limit - used, 0.0)
+                what += f", {_num(left)} of them left ({_num(used)} used)"
+        out.append((float(a.limit), left, what))
+    if rule.kind in ("calls", "sum") and rule.per is None:
+        plain = calls if rule.kind == "calls" else [(s, lim) for arg, s, lim in sums if arg == rule.arg]
+        for scope, limit in plain:
+            if scope.startswith("tools."):
+                used = store.used([(link.task, scope)])[0]
+                left = max(limit - used, 0.0)
+                out.append((float(limit), left, f"{scope} {_num(limit)} with {_num(left)} left "
+                                                f"({_num(used)} used)"))
+    return out

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from .._outcome import BudgetUse, Decision, Denial, DenialCode
 from .._policy import Violation
+from .._policy._budgets import duration_text
 from .._policy._compiled import CompiledManifest
 from .._policy._conditions import CelError, Condition
 from .._stores import Overrun
@@ -141,15 +142,30 @@ class Denials:
 
     def exhausted(self, overrun: Overrun, tool: str, call_id: str | None) -> Decision:
         charge, used = overrun
-        if charge.scope.endswith("calls"):
+        scope, _, per = charge.scope.partition("[")
+        if per:  # "arg=digest]": the value's own share, named by its digest only
+            arg, _, digest = per.rstrip("]").partition("=")
+            whose = (f" for this call's value of {arg!r}" if digest == "-" or not digest
+                     else f" for this call's value of {arg!r} (digest {digest[:12]})")
+        else:
+            whose = ""
+        within = f" in the last {duration_text(charge.window)}" if charge.window else ""
+        if charge.member:
+            arg = scope.rsplit(".", 1)[-1]
             message = (
-                f"Budget {charge.scope!r} of task {charge.task!r} is exhausted: "
-                f"{num(used)} of {num(charge.limit)} calls used."
+                f"Budget {scope!r}{whose} of task {charge.task!r} is exhausted: {num(used)} of "
+                f"{num(charge.limit)} different values of {arg!r} used{within}, and this call's "
+                "would be a new one."
+            )
+        elif scope.endswith("calls"):
+            message = (
+                f"Budget {scope!r}{whose} of task {charge.task!r} is exhausted: "
+                f"{num(used)} of {num(charge.limit)} calls used{within}."
             )
         else:
             message = (
-                f"Budget {charge.scope!r} of task {charge.task!r} would be exceeded: "
-                f"{num(used)} of {num(charge.limit)} already used."
+                f"Budget {scope!r}{whose} of task {charge.task!r} would be exceeded: "
+                f"{num(used)} of {num(charge.limit)} already used{within}."
             )
         return self.deny(
             DenialCode.BUDGET_EXHAUSTED, message, tool, call_id,

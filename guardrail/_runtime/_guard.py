@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -48,9 +49,12 @@ from ._defaults import with_defaults
 from ._delegation import child_manifest
 from ._denials import Denials
 from ._retries import Retries
+from ._usage import budget_usage
 from ._wrap import argument_problems, binder, caller, guarded, parameter_defaults, signature_names
 
 __all__ = ["AuditSink", "Guard", "Mode"]
+
+log = logging.getLogger("guardrail")
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -322,13 +326,16 @@ class Guard:
     ) -> T:
         instruments = self._instruments
         with instruments.span(tool) as span:
-            self._enter(span, tool, args, call_id)
+            decision = self._enter(span, tool, args, call_id)
             try:
-                return call()
+                result = call()
             except BaseException as exc:
                 _raised_by_tool(exc, self)
                 instruments.tool_failed(span, exc)
+                self._settle_failed(decision, exc)
                 raise
+            self._decider.take_refund(decision.call_id)
+            return result
 
     async def _aattempt(
         self, tool: str, args: dict[str, Any], call: Callable[[], Awaitable[T] | T],
@@ -344,19 +351,38 @@ class Guard:
             try:
                 result = call()
                 if inspect.isawaitable(result):
-                    return cast(T, await result)
-                return result
+                    result = await result
             except BaseException as exc:
                 _raised_by_tool(exc, self)
                 instruments.tool_failed(span, exc)
+                if self._decider.refundable(decision.call_id):
+                    if type(self.store) is MemoryStore or not isinstance(exc, Exception):
+                        self._settle_failed(decision, exc)
+                    else:  # the store's I/O off the event loop
+                        await asyncio.to_thread(self._settle_failed, decision, exc)
                 raise
+            self._decider.take_refund(decision.call_id)
+            return cast(T, result)
 
-    def _enter(self, span: Any, tool: str, args: dict[str, Any], call_id: str | None) -> None:
+    def _settle_failed(self, decision: Decision, exc: BaseException) -> None:
+        """`refund_on_error`: an allowed call whose tool raised gives its charges back (a
+        refund that fails leaves them spent: stricter, never looser)."""
+        if not isinstance(exc, Exception):  # cancelled or interrupted: it may have run
+            self._decider.take_refund(decision.call_id)
+            return
+        try:
+            self._decider.refund_failed(decision.call_id)
+        except Exception as refund_exc:
+            log.warning("guardrail: refund failed: %s", type(refund_exc).__name__)
+
+    def _enter(self, span: Any, tool: str, args: dict[str, Any], call_id: str | None) -> Decision:
         """Authorize the call on its span; a blocking denial raises, owned by this guard."""
         if self.record_values:
             self._instruments.arguments(span, args)
         # `args` is the guard's copy already (`call_arguments`): decided as it is.
-        self._admit(span, self._decide(tool, args, new_call_id() if call_id is None else call_id, True))
+        decision = self._decide(tool, args, new_call_id() if call_id is None else call_id, True)
+        self._admit(span, decision)
+        return decision
 
     def _admit(self, span: Any, decision: Decision) -> None:
         """Put the decision on the span; a blocking denial raises, owned by this guard."""
@@ -456,13 +482,11 @@ class Guard:
         return self._chain.revocation(self.store) is not None
 
     def usage(self) -> dict[str, dict[str, float]]:
-        """Budget use so far, by scope: {"calls": {"used", "limit", "remaining"}, ...}."""
-        budgets = self._chain.own.budgets()
-        used = self.store.used([(self.task, scope) for scope in budgets])
-        return {
-            scope: {"used": u, "limit": limit, "remaining": max(limit - u, 0.0)}
-            for (scope, limit), u in zip(budgets.items(), used, strict=True)
-        }
+        """Budget use so far, by scope: {"calls": {"used", "limit", "remaining"}, ...}. A
+        per-value budget appears once per value charged, as `scope[arg=<digest>]` (never the
+        value); a windowed one counts its window as of the guard's clock (and says its
+        "window" in seconds); a distinct one counts values."""
+        return budget_usage(self.store, self._chain.own, self.clock())
 
     # A `with` block is one worker's use of the task: leaving it ends this guard (and the
     # guards it delegated to), not the task of every worker sharing the store.

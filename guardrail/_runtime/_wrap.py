@@ -37,10 +37,17 @@ def argument_problems(
         return []
     takes = frozenset(names)
     listed = ", ".join(sorted(takes)) or "no arguments"
-    return [
+    problems = [
         f"tools.{tool}.args.{arg}: {what} has no argument {arg!r} (it takes: {listed})"
         for arg in grant.args if arg not in takes
     ]
+    if grant.budget is not None:  # with allow_other_args, only the signature can tell
+        problems += [
+            f"tools.{tool}.{where}: {what} has no argument {arg!r}, so this budget would "
+            f"never see it (it takes: {listed})"
+            for where, arg in grant.budget.arguments() if arg not in takes and arg not in grant.args
+        ]
+    return problems
 
 
 def signature_names(sig: inspect.Signature) -> tuple[list[str], bool]:

@@ -2,23 +2,112 @@
 
 from __future__ import annotations
 
+import bisect
+import math
 import threading
 import time
 from collections.abc import Sequence
 
 from ._exact import amount_units, limit_units, to_number
-from ._protocol import RETENTION_SECONDS, Charge, Overrun, Revoked
+from ._protocol import FEATURES, RETENTION_SECONDS, Charge, Overrun, Revoked, slack
 
 __all__ = ["MemoryStore", "default_store"]
+
+
+Key = tuple[str, str]
+
+
+class _Log:
+    """A windowed key: its entries in time order (time, event, units or member), the running
+    total of units up to each entry (so the use within a window is one subtraction), and, for
+    a distinct budget, how many entries each member has."""
+
+    __slots__ = ("cum", "entries", "members", "times")
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.entries: list[tuple[str, int, str]] = []  # (event, units, member)
+        self.cum: list[int] = []  # cum[i]: units of entries[: i + 1] (and of forgotten ones)
+        self.members: dict[str, int] = {}
+
+    def forget(self, cutoff: float) -> None:
+        """Drop the entries at or before `cutoff`."""
+        if not self.times or self.times[0] > cutoff:
+            return
+        n = bisect.bisect_right(self.times, cutoff)
+        if n:
+            for _, _, member in self.entries[:n]:
+                if member:
+                    _drop_member(self.members, member)
+            del self.times[:n], self.entries[:n], self.cum[:n]
+
+    def add(self, at: float, event: str, units: int, member: str) -> None:
+        times = self.times
+        if not times or at >= times[-1]:  # in time order: the common case
+            self.cum.append((self.cum[-1] if self.cum else 0) + units)
+            times.append(at)
+            self.entries.append((event, units, member))
+            if member:
+                self.members[member] = self.members.get(member, 0) + 1
+            return
+        i = bisect.bisect_right(times, at)  # a guard whose clock is behind
+        before = self.cum[i - 1] if i else (self.cum[0] - self.entries[0][1] if self.cum else 0)
+        self.times.insert(i, at)
+        self.entries.insert(i, (event, units, member))
+        self.cum.insert(i, before + units)
+        for j in range(i + 1, len(self.cum)):
+            self.cum[j] += units
+        if member:
+            self.members[member] = self.members.get(member, 0) + 1
+
+    def remove(self, event: str) -> None:
+        for i, (name, units, member) in enumerate(self.entries):
+            if name == event:
+                del self.times[i], self.entries[i], self.cum[i]
+                for j in range(i, len(self.cum)):
+                    self.cum[j] -= units
+                if member:
+                    _drop_member(self.members, member)
+                return
+
+    def in_window(self, cutoff: float, member: bool) -> tuple[dict[str, int] | set[str], int]:
+        """(the members, the use) of the entries after `cutoff` (later ones included: a guard
+        whose clock is behind counts what others charged "in its future")."""
+        n = bisect.bisect_right(self.times, cutoff)
+        if member:
+            if not n:
+                return self.members, len(self.members)
+            names = {m for _, _, m in self.entries[n:] if m}
+            return names, len(names)
+        if not self.cum:
+            return set(), 0
+        first = self.cum[0] - self.entries[0][1]  # the units before the first kept entry
+        return set(), self.cum[-1] - (self.cum[n - 1] if n else first)
+
+    @property
+    def total(self) -> int:
+        return self.in_window(-math.inf, False)[1]
+
+
+def _drop_member(members: dict[str, int], member: str) -> None:
+    left = members.get(member, 0) - 1
+    if left > 0:
+        members[member] = left
+    else:
+        members.pop(member, None)
 
 
 class MemoryStore:
     """A store inside one process, atomic across threads and asyncio tasks (one lock per
     operation). Sums are exact (integer units, see `guardrail._stores._exact`)."""
 
+    budget_features = FEATURES
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._used: dict[tuple[str, str], int] = {}
+        self._logs: dict[Key, _Log] = {}  # windowed keys
+        self._members: dict[Key, dict[str, int]] = {}  # distinct keys: member -> charges
         self._revoked: dict[str, str] = {}
         self._until: dict[str, float] = {}  # task -> when its budget use may be dropped
         self._revoked_until: dict[str, float] = {}  # task -> when its revocation may be dropped
@@ -44,7 +133,11 @@ class MemoryStore:
         # Called with the lock held.
         used = self._used
         pending: dict[tuple[str, str], int] = {}  # a key charged twice in one call adds up
+        special = False
         for charge in charges:
+            if charge.window or charge.member:
+                special = True
+                continue
             key = (charge.task, charge.scope)
             before = pending.get(key)
             if before is None:
@@ -53,17 +146,74 @@ class MemoryStore:
             if amount is None or limit is None or before + amount > limit:  # NaN never fits
                 return Overrun(charge, to_number(before))
             pending[key] = before + amount
+        if special:
+            overrun = self._special(charges, commit)
+            if overrun is not None:
+                return overrun
         if not commit:
             return None
         # Never sooner than the retention from now: an injected or skewed clock may put
         # expires_at in the past while the guard still treats the budget as live.
         keep = max(expires_at, time.time()) + RETENTION_SECONDS
         used.update(pending)
+        if special:
+            self._commit_special(charges)
+            pending.update({(c.task, c.scope): 0 for c in charges if c.window or c.member})
         for task, _ in pending:
             if self._until.get(task, 0.0) < keep:
                 self._until[task] = keep
         self._maybe_sweep()
         return None
+
+    def _special(self, charges: Sequence[Charge], commit: bool) -> Overrun | None:
+        """The first windowed or distinct charge that does not fit (called with the lock held,
+        after the plain ones fit)."""
+        added: dict[Key, int] = {}  # units (or new members) this call adds to a key
+        seen: dict[Key, set[str]] = {}
+        for charge in charges:
+            if not (charge.window or charge.member):
+                continue
+            key = (charge.task, charge.scope)
+            if charge.window:
+                log = self._logs.get(key)
+                if log is None:
+                    log = _Log()
+                elif commit:
+                    log.forget(charge.at - charge.window - slack(charge.window))
+                members, base = log.in_window(charge.at - charge.window, bool(charge.member))
+            else:
+                members = self._members.get(key, {})
+                base = len(members)
+            base += added.get(key, 0)
+            if charge.member:
+                new = seen.setdefault(key, set())
+                if charge.member in members or charge.member in new:
+                    continue
+                new.add(charge.member)
+                if not base + 1 <= charge.limit:  # NaN never fits
+                    return Overrun(charge, float(base))
+                added[key] = added.get(key, 0) + 1
+            else:
+                amount, limit = amount_units(charge.amount), limit_units(charge.limit)
+                if amount is None or limit is None or base + amount > limit:
+                    return Overrun(charge, to_number(base))
+                added[key] = added.get(key, 0) + amount
+        return None
+
+    def _commit_special(self, charges: Sequence[Charge]) -> None:
+        for charge in charges:
+            if not (charge.window or charge.member):
+                continue
+            key = (charge.task, charge.scope)
+            if charge.window:
+                log = self._logs.get(key)
+                if log is None:
+                    log = self._logs[key] = _Log()
+                units = 0 if charge.member else (amount_units(charge.amount) or 0)
+                log.add(charge.at, charge.event, units, charge.member)
+            else:
+                members = self._members.setdefault(key, {})
+                members[charge.member] = members.get(charge.member, 0) + 1
 
     def refund(self, charges: Sequence[Charge], *, call_id: str) -> bool:
         with self._lock:
@@ -72,6 +222,16 @@ class MemoryStore:
             keep = time.time() + RETENTION_SECONDS
             for charge in charges:
                 key = (charge.task, charge.scope)
+                if charge.window:
+                    log = self._logs.get(key)
+                    if log is not None:
+                        log.remove(charge.event)
+                    continue
+                if charge.member:
+                    members = self._members.get(key)
+                    if members is not None:
+                        _drop_member(members, charge.member)
+                    continue
                 amount = amount_units(charge.amount)
                 if amount is None or key not in self._used:
                     continue
@@ -85,13 +245,40 @@ class MemoryStore:
         return [to_number(used.get(key, 0)) for key in keys]
 
     def usage(self, task: str) -> dict[str, float]:
+        """Every scope of `task` and its use: a windowed one's as of its last charge, a distinct
+        one's the number of values."""
         with self._lock:
-            return {scope: to_number(v) for (t, scope), v in self._used.items() if t == task}
+            out = {scope: to_number(v) for (t, scope), v in self._used.items() if t == task}
+            for (t, scope), log in self._logs.items():
+                if t == task:
+                    out[scope] = float(len(log.members)) if log.members else to_number(log.total)
+            for (t, scope), members in self._members.items():
+                if t == task:
+                    out[scope] = float(len(members))
+            return out
+
+    def measure(self, charges: Sequence[Charge]) -> list[float]:
+        """What each charge's budget has used as the charge sees it: within its window as of
+        its `at`, distinct values counted (`Guard.usage`)."""
+        out: list[float] = []
+        with self._lock:
+            for c in charges:
+                key = (c.task, c.scope)
+                if c.window:
+                    log = self._logs.get(key)
+                    used = log.in_window(c.at - c.window, bool(c.member))[1] if log else 0
+                    out.append(float(used) if c.member else to_number(used))
+                elif c.member:
+                    out.append(float(len(self._members.get(key, {}))))
+                else:
+                    out.append(to_number(self._used.get(key, 0)))
+        return out
 
     def tasks(self) -> list[str]:
         """Every task with budget use or a revocation."""
         with self._lock:
-            return sorted({t for t, _ in self._used} | set(self._revoked))
+            keys = [*self._used, *self._logs, *self._members]
+            return sorted({t for t, _ in keys} | set(self._revoked))
 
     def revoke(self, task: str, reason: str = "", *, expires_at: float | None = None) -> None:
         with self._lock:
@@ -124,6 +311,8 @@ class MemoryStore:
         dead = {task for task, until in self._until.items() if until < now}
         if dead:
             self._used = {k: v for k, v in self._used.items() if k[0] not in dead}
+            self._logs = {k: v for k, v in self._logs.items() if k[0] not in dead}
+            self._members = {k: v for k, v in self._members.items() if k[0] not in dead}
             for task in dead:
                 del self._until[task]
         for task in [t for t, until in self._revoked_until.items() if until < now]:

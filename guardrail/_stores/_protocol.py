@@ -14,6 +14,26 @@ them keeps working:
   or None when the call fits (and, with ``commit``, is charged).
 - ``refund(charges, *, call_id)``: give back what a call was charged, once per ``call_id``
   however often it is asked (returns whether this call refunded). Use never drops below zero.
+
+Budgets with a rolling window or distinct values need more of a store than adding amounts, so a
+store says which it supports in ``budget_features`` (a set of names: ``"window"``,
+``"distinct"``); a guard refuses (`ManifestError` when it is made, a ``store_unavailable``
+denial should it get that far) to send such charges to a store that does not list the feature,
+so a store written before them fails closed instead of counting a window as a total. A charge
+says what it is in its optional fields:
+
+- ``window > 0``: the limit holds per rolling window of ``window`` seconds ending at ``at`` (the
+  guard's clock, never the store's): the use is the total of the amounts charged at times
+  after ``at - window`` (later ones included: a guard whose clock is behind another's counts
+  what that one charged "in its future", so no window ever holds more than the limit).
+  ``event`` names this charge in the store's log of the key (unique per decision), so that
+  ``refund`` takes back exactly it. A store may forget entries at or before
+  ``at - window - slack(window)``: guards sharing a store must agree on the time to within
+  ``slack(window)`` (a minute, or the window when it is longer).
+- ``member`` (non-empty): a distinct-values budget. ``amount`` is ignored: the use is the number
+  of different members charged to the key (within the window, with one); a member already there
+  always fits, a new one fits while the count stays within ``limit``. ``Overrun.used`` is that
+  count. A refund takes one charge of the member back (it goes when none is left).
 """
 
 from __future__ import annotations
@@ -25,8 +45,9 @@ from typing import NamedTuple, Protocol, runtime_checkable
 from ._exact import amount_units, limit_units, to_number
 
 __all__ = [
-    "RETENTION_SECONDS", "REVOCATION_RETENTION_SECONDS", "BudgetStore", "Charge", "Overrun",
-    "Refund", "Revoked", "Settle", "SettlingStore", "peek", "refunder", "settler",
+    "FEATURES", "RETENTION_SECONDS", "REVOCATION_RETENTION_SECONDS", "BudgetStore", "Charge",
+    "Overrun", "Refund", "Revoked", "Settle", "SettlingStore", "features", "peek", "refunder",
+    "settler", "slack", "unsupported",
 ]  # fmt: skip
 
 log = logging.getLogger("guardrail")
@@ -39,13 +60,48 @@ RETENTION_SECONDS = 3600.0
 REVOCATION_RETENTION_SECONDS = 7 * 86400.0
 
 
+# What a store may list in ``budget_features`` (see the module docstring).
+FEATURES = frozenset({"window", "distinct"})
+
+
 class Charge(NamedTuple):
-    """One budget a call draws on."""
+    """One budget a call draws on (the optional fields: see the module docstring)."""
 
     task: str
-    scope: str  # "calls", "sum.<arg>", "tools.<tool>.calls", "tools.<tool>.sum.<arg>"
+    # "calls", "sum.<arg>", "tools.<tool>.calls", "tools.<tool>.sum.<arg>",
+    # "tools.<tool>.distinct.<arg>"; a per-value budget's ends in "[<arg>=<digest>]"
+    scope: str
     amount: float  # an int stays an int: the stores add exactly (see `_exact`)
     limit: float
+    window: float = 0.0  # > 0: seconds of the rolling window the limit holds in
+    at: float = 0.0  # the guard's clock at the decision (windows)
+    member: str = ""  # distinct: the digest of the value
+    event: str = ""  # windows: this charge's unique name in the key's log
+
+
+def slack(window: float) -> float:
+    """How far behind a window a store keeps a log's entries (see the module docstring)."""
+    return max(window, 60.0)
+
+
+def features(store: object) -> frozenset[str]:
+    """The budget features `store` declares (``budget_features``); none for an older store."""
+    declared = getattr(store, "budget_features", None)
+    if not isinstance(declared, frozenset | set | tuple | list):
+        return frozenset()
+    return frozenset(f for f in declared if isinstance(f, str))
+
+
+def unsupported(store: object, needed: frozenset[str]) -> str | None:
+    """Why `store` cannot keep budgets needing `needed`, or None when it can."""
+    missing = sorted(needed - features(store))
+    if not missing:
+        return None
+    what = {"window": "rolling windows (budget.window)", "distinct": "distinct values (budget.distinct)"}
+    return (
+        f"{type(store).__name__} does not support {' or '.join(what[m] for m in missing)}: it "
+        f"must list {missing} in budget_features (MemoryStore, SQLiteStore and RedisStore do)"
+    )
 
 
 class Overrun(NamedTuple):

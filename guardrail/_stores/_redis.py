@@ -12,6 +12,11 @@ Keys (``prefix`` defaults to ``guardrail``)::
     {prefix}:usage:{task}     hash scope -> used (units)
     {prefix}:revoked:{task}   string: the reason
     {prefix}:refund:{call}    string: a refund was made for this call id
+    {prefix}:window:{n}:{task}:{scope}    sorted set: a windowed budget's log, entries
+                                          "event|units|member" scored by the guard's time
+    {prefix}:distinct:{n}:{task}:{scope}  hash member digest -> charges (a distinct budget)
+
+(``n`` is the length of the task's name, so that a task and a scope cannot be read apart wrong.)
 
 Both expire ``grace`` seconds after the manifest's ``expires_at`` (and never sooner than ``grace``
 after the last write), so nothing is left behind. A revocation whose expiry is not known (the
@@ -40,7 +45,7 @@ from redis.retry import Retry
 
 from ._exact import amount_units, limit_units, to_number
 from ._persistent import PersistentStore, checked_expiry
-from ._protocol import RETENTION_SECONDS, Charge, Overrun, Revoked
+from ._protocol import FEATURES, RETENTION_SECONDS, Charge, Overrun, Revoked, slack
 from ._retry import RetryPolicy
 
 __all__ = ["RedisStore"]
@@ -128,7 +133,47 @@ if ntasks > 0 then
 end
 local pending = {}
 local order = {}
+local special = {}
+local wstate = {}
 for i = 5, #ARGV do
+  local kind = string.byte(ARGV[i], 1)
+  if kind == 87 or kind == 68 then
+    -- W K AMOUNT LIMIT AT CUTOFF FORGET ENTRY MEMBER (a window: entries after CUTOFF count,
+    -- those up to FORGET go) or D K 0 LIMIT 0 0 0 - MEMBER (distinct)
+    local _, k, amount, limit, at, cutoff, forget, entry, member =
+      string.match(ARGV[i], '^(%u) (%d+) (%d+) ([%d%-]+) (%S+) (%S+) (%S+) (%S+) ?(%S*)$')
+    local key = KEYS[tonumber(k)]
+    local st = wstate[key]
+    if st == nil then
+      st = {used = '0', members = {}, count = 0}
+      if kind == 87 then
+        for _, e in ipairs(redis.call('ZRANGEBYSCORE', key, '(' .. cutoff, '+inf')) do
+          local units, m = string.match(e, '^[^|]*|(%d+)|(.*)$')
+          if m ~= '' then
+            if not st.members[m] then st.members[m] = true; st.count = st.count + 1 end
+          else
+            st.used = add(st.used, units)
+          end
+        end
+      else
+        for _, m in ipairs(redis.call('HKEYS', key)) do st.members[m] = true end
+        st.count = redis.call('HLEN', key)
+      end
+      wstate[key] = st
+    end
+    if member ~= '' then
+      if not st.members[member] then
+        if limit == '-' or st.count + 1 > tonumber(limit) then return {3, i - 4, st.count} end
+        st.members[member] = true
+        st.count = st.count + 1
+      end
+    else
+      local total = add(st.used, amount)
+      if limit == '-' or cmp(total, limit) > 0 then return {1, i - 4, st.used} end
+      st.used = total
+    end
+    special[#special + 1] = {kind, key, at, cutoff, entry, member, forget}
+  else
   local k, amount, limit, scope = string.match(ARGV[i], '^(%d+) (%d+) ([%d%-]+) (.*)$')
   local key = KEYS[tonumber(k)]
   local fields = pending[key]
@@ -144,9 +189,21 @@ for i = 5, #ARGV do
     return {1, i - 4, used}
   end
   fields[scope] = total
+  end
 end
-if ARGV[4] == '' or #order == 0 then return 0 end
+if ARGV[4] == '' or (#order == 0 and #special == 0) then return 0 end
 local now_ms, drop_ms = deadline(tonumber(ARGV[2]), tonumber(ARGV[3]))
+for _, c in ipairs(special) do
+  local key = c[2]
+  if c[1] == 87 then
+    -- entries long outside this window (see `_protocol.slack`)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', c[7])
+    redis.call('ZADD', key, c[3], c[5])
+  else
+    redis.call('HINCRBY', key, c[6], 1)
+  end
+  keep_until(key, redis.call('PTTL', key), now_ms, drop_ms)
+end
 for _, key in ipairs(order) do
   local args = {}
   for scope, used in pairs(pending[key]) do
@@ -171,7 +228,14 @@ for i = 2, #KEYS do
   local key = KEYS[i]
   local scope = ARGV[2 + (i - 2) * 2]
   local amount = ARGV[3 + (i - 2) * 2]
-  local raw = redis.call('HGET', key, scope)
+  local raw = false
+  if scope == 'W' then
+    redis.call('ZREM', key, amount)  -- a window's entry
+  elseif scope == 'D' then
+    if redis.call('HINCRBY', key, amount, -1) <= 0 then redis.call('HDEL', key, amount) end
+  else
+    raw = redis.call('HGET', key, scope)
+  end
   if raw then
     redis.call('HSET', key, scope, '#' .. sub(units(raw), amount))
     local pttl = redis.call('PTTL', key)
@@ -209,6 +273,7 @@ class RedisStore(PersistentStore):
     and is not closed by ``close()``.
     """
 
+    budget_features = FEATURES
     # Worth another try: the connection broke, timed out, or Redis is still loading its data.
     transient = (redis.ConnectionError, redis.TimeoutError)
     # Anything else Redis says is wrong (out of memory, read-only replica, ...): fail closed at once.
@@ -269,6 +334,11 @@ class RedisStore(PersistentStore):
     def refund_key(self, call_id: str) -> str:
         return f"{self.prefix}:refund:{call_id}"
 
+    def special_key(self, charge: Charge) -> str:
+        """The key of a windowed or distinct budget."""
+        kind = "window" if charge.window else "distinct"
+        return f"{self.prefix}:{kind}:{len(charge.task)}:{charge.task}:{charge.scope}"
+
     # --- the BudgetStore protocol ------------------------------------------------------
 
     def consume(self, charges: Sequence[Charge], *, expires_at: float) -> Overrun | None:
@@ -297,6 +367,10 @@ class RedisStore(PersistentStore):
         index: dict[str, int] = {}  # task -> its usage hash's position in KEYS (1-based)
         args: list[Any] = [len(tasks), _num(min(expires_at, 1e13)), self._grace, "1" if commit else ""]
         for charge in charges:
+            if charge.window or charge.member:
+                keys.append(self.special_key(charge))
+                args.append(_special_arg(len(keys), charge))
+                continue
             k = index.get(charge.task)
             if k is None:
                 keys.append(f"{prefix}:usage:{charge.task}")
@@ -313,6 +387,14 @@ class RedisStore(PersistentStore):
         keys = [self.refund_key(call_id)]
         args: list[Any] = [self._grace]
         for charge in charges:
+            if charge.window:
+                keys.append(self.special_key(charge))
+                args += ["W", _entry(charge)]
+                continue
+            if charge.member:
+                keys.append(self.special_key(charge))
+                args += ["D", charge.member]
+                continue
             amount = amount_units(charge.amount)
             if amount is not None:
                 keys.append(self.usage_key(charge.task))
@@ -333,8 +415,47 @@ class RedisStore(PersistentStore):
         return [_used(value) for value in self._run(read, "used")]
 
     def usage(self, task: str) -> dict[str, float]:
-        raw: dict[Any, Any] = self._run(lambda: self.client.hgetall(self.usage_key(task)), "usage")
-        return {_text(scope): _used(used) for scope, used in raw.items()}
+        """Every scope of `task` and its use: a windowed one's every kept entry, a distinct
+        one's the number of values (windowed and distinct scopes are found with a SCAN)."""
+
+        def read() -> dict[str, float]:
+            raw: dict[Any, Any] = self.client.hgetall(self.usage_key(task))
+            out = {_text(scope): _used(used) for scope, used in raw.items()}
+            for kind in ("window", "distinct"):
+                start = f"{self.prefix}:{kind}:{len(task)}:{task}:"
+                for key in self.client.scan_iter(match=_glob_escape(start) + "*", count=1000):
+                    scope = _text(key)[len(start):]
+                    if kind == "distinct":
+                        out[scope] = float(self.client.hlen(key))
+                    else:
+                        out[scope] = _log_use(self.client.zrange(key, 0, -1))
+            return out
+
+        return self._run(read, "usage")
+
+    def measure(self, charges: Sequence[Charge]) -> list[float]:
+        """What each charge's budget has used as it sees it: within its window as of its `at`,
+        distinct values counted (`Guard.usage`)."""
+        charges = list(charges)
+
+        def read() -> list[float]:
+            pipe = self.client.pipeline(transaction=False)
+            for c in charges:
+                if c.window:
+                    pipe.zrangebyscore(self.special_key(c), f"({_num(c.at - c.window)}", "+inf")
+                elif c.member:
+                    pipe.hlen(self.special_key(c))
+                else:
+                    pipe.hget(self.usage_key(c.task), c.scope)
+            out: list[float] = []
+            for c, value in zip(charges, pipe.execute(), strict=True):
+                if c.window:
+                    out.append(_log_use(value))
+                else:
+                    out.append(float(value) if c.member else _used(value))
+            return out
+
+        return self._run(read, "measure")
 
     def tasks(self) -> list[str]:
         """Every task with budget use or a revocation (a SCAN over the prefix)."""
@@ -345,6 +466,12 @@ class RedisStore(PersistentStore):
                 start = f"{self.prefix}:{kind}:"
                 for key in self.client.scan_iter(match=_glob_escape(start) + "*", count=1000):
                     found.add(_text(key)[len(start) :])
+            for kind in ("window", "distinct"):
+                start = f"{self.prefix}:{kind}:"
+                for key in self.client.scan_iter(match=_glob_escape(start) + "*", count=1000):
+                    size, _, rest = _text(key)[len(start):].partition(":")
+                    if size.isdigit():
+                        found.add(rest[: int(size)])
             return sorted(found)
 
         return self._run(scan, "tasks")
@@ -386,7 +513,48 @@ def settle_reply(charges: Sequence[Charge], result: Any) -> Revoked | Overrun | 
         return None
     if int(result[0]) == 2:
         return Revoked(_text(result[1]))
+    if int(result[0]) == 3:  # a distinct budget: the number of values
+        return Overrun(charges[int(result[1]) - 1], float(int(result[2])))
     return Overrun(charges[int(result[1]) - 1], to_number(int(result[2])))
+
+
+def _entry(charge: Charge) -> str:
+    """A windowed charge's entry in its log: "event|units|member"."""
+    units = 0 if charge.member else (amount_units(charge.amount) or 0)
+    return f"{charge.event}|{units}|{charge.member}"
+
+
+def _special_arg(k: int, charge: Charge) -> str:
+    """The settle script's argument for a windowed or distinct charge."""
+    if charge.member:
+        limit = charge.limit
+        # a count: the largest integer within the limit ('-' never fits)
+        cap = str(int(limit)) if isinstance(limit, int | float) and limit == limit and limit >= 0 \
+            and limit != float("inf") else "-"
+        amount = "0"
+    else:
+        amount_u, limit_u = amount_units(charge.amount), limit_units(charge.limit)
+        if amount_u is None or limit_u is None or limit_u < 0:
+            amount, cap = "0", "-"
+        else:
+            amount, cap = str(amount_u), str(limit_u)
+    if charge.window:
+        forget = charge.at - charge.window - slack(charge.window)
+        return (f"W {k} {amount} {cap} {_num(charge.at)} {_num(charge.at - charge.window)} "
+                f"{_num(forget)} {_entry(charge)} {charge.member}").rstrip()
+    return f"D {k} {amount} {cap} 0 0 0 - {charge.member}"
+
+
+def _log_use(entries: Any) -> float:
+    """The use of a window's entries: units summed, or the number of distinct members."""
+    units, members = 0, set()
+    for raw in entries:
+        _, value, member = _text(raw).split("|", 2)
+        if member:
+            members.add(member)
+        else:
+            units += int(value)
+    return float(len(members)) if members else to_number(units)
 
 
 def _num(value: float) -> str:

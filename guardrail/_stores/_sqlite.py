@@ -40,7 +40,7 @@ from urllib.parse import quote
 from .._errors import StoreUnavailable
 from ._exact import amount_units, limit_units, to_number
 from ._persistent import PersistentStore, checked_expiry
-from ._protocol import RETENTION_SECONDS, Charge, Overrun, Revoked
+from ._protocol import FEATURES, RETENTION_SECONDS, Charge, Overrun, Revoked, slack
 from ._retry import RetryPolicy
 
 __all__ = ["SQLiteStore"]
@@ -48,7 +48,8 @@ __all__ = ["SQLiteStore"]
 T = TypeVar("T")
 
 # 1: use as REAL. 2: use as exact integer units in TEXT (guardrail_units), refund marks.
-SCHEMA_VERSION = 2
+# 3: window logs (guardrail_events) and distinct values (guardrail_members).
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS guardrail_units (
@@ -63,6 +64,26 @@ CREATE TABLE IF NOT EXISTS guardrail_refunds (
     call_id TEXT NOT NULL PRIMARY KEY,
     drop_after REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS guardrail_events (
+    task TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    at REAL NOT NULL,
+    event TEXT NOT NULL,
+    units TEXT NOT NULL,
+    member TEXT NOT NULL,
+    drop_after REAL NOT NULL,
+    PRIMARY KEY (task, scope, at, event)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS guardrail_events_drop_after ON guardrail_events (drop_after);
+CREATE TABLE IF NOT EXISTS guardrail_members (
+    task TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    member TEXT NOT NULL,
+    charges INTEGER NOT NULL,
+    drop_after REAL NOT NULL,
+    PRIMARY KEY (task, scope, member)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS guardrail_members_drop_after ON guardrail_members (drop_after);
 CREATE TABLE IF NOT EXISTS guardrail_revoked (
     task TEXT NOT NULL PRIMARY KEY,
     reason TEXT NOT NULL,
@@ -122,6 +143,7 @@ class SQLiteStore(PersistentStore):
     ``StoreUnavailable``.
     """
 
+    budget_features = FEATURES
     # Lock timeouts, I/O errors, a file that cannot be opened right now: worth another try.
     transient = (sqlite3.OperationalError,)
     # A corrupt, foreign, deleted or replaced file and the like: give up at once (fail closed).
@@ -285,7 +307,10 @@ class SQLiteStore(PersistentStore):
                     if task in rows:
                         return Revoked(str(rows[task]))
             pending: dict[tuple[str, str], int] = {}
+            special = [c for c in charges if c.window or c.member]
             for charge in charges:
+                if charge.window or charge.member:
+                    continue
                 key = (charge.task, charge.scope)
                 used = pending.get(key)
                 if used is None:
@@ -294,12 +319,18 @@ class SQLiteStore(PersistentStore):
                 if amount is None or limit is None or used + amount > limit:  # NaN never fits
                     return Overrun(charge, to_number(used))  # rolled back: nothing charged
                 pending[key] = used + amount
+            if special:
+                overrun = _special(conn, special)
+                if overrun is not None:
+                    return overrun
             if not write:
                 return None
             conn.executemany(
                 _UPSERT_USED,
                 [(task, scope, str(used), drop_after) for (task, scope), used in pending.items()],
             )
+            if special:
+                _commit_special(conn, special, drop_after)
             if now >= self._next_purge:
                 self._purge(conn, now)
                 self._next_purge = now + self._purge_interval
@@ -323,6 +354,22 @@ class SQLiteStore(PersistentStore):
                 keep = now + self.grace
                 for charge in charges:
                     key = (charge.task, charge.scope)
+                    if charge.window:
+                        conn.execute(
+                            "DELETE FROM guardrail_events WHERE task = ? AND scope = ? AND at = ? "
+                            "AND event = ?", (*key, float(charge.at), charge.event),
+                        )
+                        continue
+                    if charge.member:
+                        conn.execute(
+                            "UPDATE guardrail_members SET charges = charges - 1 WHERE task = ? "
+                            "AND scope = ? AND member = ?", (*key, charge.member),
+                        )
+                        conn.execute(
+                            "DELETE FROM guardrail_members WHERE task = ? AND scope = ? AND "
+                            "member = ? AND charges <= 0", (*key, charge.member),
+                        )
+                        continue
                     amount = amount_units(charge.amount)
                     row = conn.execute(
                         "SELECT units, drop_after FROM guardrail_units WHERE task = ? AND scope = ?", key
@@ -379,18 +426,54 @@ class SQLiteStore(PersistentStore):
         return self._run(read, "used")
 
     def usage(self, task: str) -> dict[str, float]:
+        """Every scope of `task` and its use: a windowed one's every kept entry, a distinct
+        one's the number of values."""
+
         def read() -> dict[str, float]:
-            rows = self._conn().execute("SELECT scope, units FROM guardrail_units WHERE task = ?", (task,))
-            return {scope: to_number(int(units)) for scope, units in rows}
+            conn = self._conn()
+            rows = conn.execute("SELECT scope, units FROM guardrail_units WHERE task = ?", (task,))
+            out = {scope: to_number(int(units)) for scope, units in rows}
+            for scope, units, member in conn.execute(
+                "SELECT scope, units, member FROM guardrail_events WHERE task = ?", (task,)
+            ).fetchall():
+                out[scope] = out.get(scope, 0.0) + (0.0 if member else to_number(int(units)))
+            distinct = conn.execute(
+                "SELECT scope, COUNT(DISTINCT member) FROM guardrail_events WHERE task = ? "
+                "AND member != '' GROUP BY scope UNION ALL SELECT scope, COUNT(*) FROM "
+                "guardrail_members WHERE task = ? GROUP BY scope", (task, task),
+            )
+            for scope, count in distinct:
+                out[scope] = float(count)
+            return out
 
         return self._run(read, "usage")
+
+    def measure(self, charges: Sequence[Charge]) -> list[float]:
+        """What each charge's budget has used as it sees it: within its window as of its `at`,
+        distinct values counted (`Guard.usage`)."""
+        charges = list(charges)
+
+        def read() -> list[float]:
+            conn = self._conn()
+            out: list[float] = []
+            for c in charges:
+                key = (c.task, c.scope)
+                if c.window or c.member:
+                    used, _ = _window_use(conn, c, set())
+                    out.append(float(used) if c.member else to_number(used))
+                else:
+                    out.append(to_number(_read_units(conn, key)))
+            return out
+
+        return self._run(read, "measure")
 
     def tasks(self) -> list[str]:
         """Every task with budget use or a revocation."""
 
         def read() -> list[str]:
             rows = self._conn().execute(
-                "SELECT task FROM guardrail_units UNION SELECT task FROM guardrail_revoked ORDER BY 1"
+                "SELECT task FROM guardrail_units UNION SELECT task FROM guardrail_revoked UNION "
+                "SELECT task FROM guardrail_events UNION SELECT task FROM guardrail_members ORDER BY 1"
             )
             return [str(task) for (task,) in rows]
 
@@ -455,12 +538,86 @@ class SQLiteStore(PersistentStore):
         deleted = conn.execute("DELETE FROM guardrail_units WHERE drop_after < ?", (now,)).rowcount
         deleted += conn.execute("DELETE FROM guardrail_revoked WHERE drop_after < ?", (now,)).rowcount
         deleted += conn.execute("DELETE FROM guardrail_refunds WHERE drop_after < ?", (now,)).rowcount
+        deleted += conn.execute("DELETE FROM guardrail_events WHERE drop_after < ?", (now,)).rowcount
+        deleted += conn.execute("DELETE FROM guardrail_members WHERE drop_after < ?", (now,)).rowcount
         return deleted
 
 
 def _read_units(conn: sqlite3.Connection, key: tuple[str, str]) -> int:
     row = conn.execute(_SELECT_USED, key).fetchone()
     return 0 if row is None else int(row[0])
+
+
+def _window_use(conn: sqlite3.Connection, charge: Charge, members: set[str]) -> tuple[int, bool]:
+    """(the use of `charge`'s key, whether its member is already there): units within the
+    window, or the number of distinct members; `members` receives the members found."""
+    key = (charge.task, charge.scope)
+    if not charge.member:
+        rows = conn.execute(
+            "SELECT units FROM guardrail_events WHERE task = ? AND scope = ? AND at > ?",
+            (*key, float(charge.at - charge.window)),
+        )
+        return sum(int(units) for (units,) in rows), False
+    if charge.window:
+        rows = conn.execute(
+            "SELECT DISTINCT member FROM guardrail_events WHERE task = ? AND scope = ? AND at > ?",
+            (*key, float(charge.at - charge.window)),
+        )
+    else:
+        rows = conn.execute(
+            "SELECT member FROM guardrail_members WHERE task = ? AND scope = ?", key
+        )
+    members.update(str(m) for (m,) in rows)
+    return len(members), charge.member in members
+
+
+def _special(conn: sqlite3.Connection, charges: list[Charge]) -> Overrun | None:
+    """The first windowed or distinct charge that does not fit (inside the transaction)."""
+    added: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str], set[str]] = {}
+    for charge in charges:
+        key = (charge.task, charge.scope)
+        members: set[str] = set()
+        base, present = _window_use(conn, charge, members)
+        base += added.get(key, 0)
+        if charge.member:
+            new = seen.setdefault(key, set())
+            if present or charge.member in new:
+                continue
+            new.add(charge.member)
+            if not base + 1 <= charge.limit:  # NaN never fits
+                return Overrun(charge, float(base))
+            added[key] = added.get(key, 0) + 1
+            continue
+        amount, limit = amount_units(charge.amount), limit_units(charge.limit)
+        if amount is None or limit is None or base + amount > limit:
+            return Overrun(charge, to_number(base))
+        added[key] = added.get(key, 0) + amount
+    return None
+
+
+def _commit_special(conn: sqlite3.Connection, charges: list[Charge], drop_after: float) -> None:
+    for charge in charges:
+        key = (charge.task, charge.scope)
+        if charge.window:
+            # Entries long outside this window (see `_protocol.slack`).
+            conn.execute(
+                "DELETE FROM guardrail_events WHERE task = ? AND scope = ? AND at <= ?",
+                (*key, float(charge.at - charge.window - slack(charge.window))),
+            )
+            units = 0 if charge.member else (amount_units(charge.amount) or 0)
+            conn.execute(
+                "INSERT INTO guardrail_events (task, scope, at, event, units, member, drop_after) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*key, float(charge.at), charge.event, str(units), charge.member, drop_after),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO guardrail_members (task, scope, member, charges, drop_after) "
+                "VALUES (?, ?, ?, 1, ?) ON CONFLICT (task, scope, member) DO UPDATE SET "
+                "charges = charges + 1, drop_after = max(drop_after, excluded.drop_after)",
+                (*key, charge.member, drop_after),
+            )
 
 
 _write_locks: dict[str, threading.Lock] = {}

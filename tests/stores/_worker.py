@@ -122,7 +122,92 @@ def guard(a: dict[str, Any]) -> dict[str, Any]:
     return {"codes": codes}
 
 
+def kinds_race(a: dict[str, Any]) -> dict[str, Any]:
+    """Threads authorize calls against per-value, distinct and windowed budgets through a Guard
+    whose clock runs `speed` times faster than the wall clock from the moment "go" appeared
+    (each thread sets the time of its decision, so it knows it); report every allowed call as
+    [tool, value, time]."""
+    store = open_store(a["url"])
+    guard = Guard(a["manifest"], store=store, clock=lambda: local.now)
+    local = threading.local()
+    lock = threading.Lock()
+    got: list[list[Any]] = []
+    errors: list[str] = []
+
+    def run(i: int) -> None:
+        wait_for(a["go"])
+        mine: list[list[Any]] = []
+        try:
+            t0 = Path(a["go"]).stat().st_mtime
+            for n in range(a["attempts"]):
+                local.now = a["base"] + (time.time() - t0) * a["speed"]
+                k = a["seed"] * 7919 + i * 31 + n
+                tool = ("pay", "mail", "search")[k % 3]
+                value = f"v{(k // 3) % a['values']}"
+                decision = guard.authorize(tool, {"to": value})
+                time.sleep(a["pause"])
+                if decision.allowed:
+                    mine.append([tool, value, local.now])
+                elif decision.denial is None or decision.denial.code.value != "budget_exhausted":
+                    errors.append(repr(decision))
+        except Exception as exc:
+            errors.append(repr(exc))
+        with lock:
+            got.extend(mine)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(a["threads"])]
+    for thread in threads:
+        thread.start()
+    Path(a["ready"]).touch()
+    for thread in threads:
+        thread.join(WAIT)
+    store.close()
+    return {"allowed": got, "errors": errors, "alive": sum(t.is_alive() for t in threads)}
+
+
+def rule_race(a: dict[str, Any]) -> dict[str, Any]:
+    """Threads call one tool with values drawn from `values` (their indices cycle from the
+    thread's offset) through a Guard whose clock runs `speed` times the wall clock from "go";
+    report every allowed call as [time, value]."""
+    store = open_store(a["url"])
+    local = threading.local()
+    guard = Guard(a["manifest"], store=store, clock=lambda: local.now)
+    lock = threading.Lock()
+    got: list[list[Any]] = []
+    errors: list[str] = []
+
+    def run(i: int) -> None:
+        wait_for(a["go"])
+        mine: list[list[Any]] = []
+        try:
+            t0 = Path(a["go"]).stat().st_mtime
+            for n in range(a["attempts"]):
+                local.now = a["base"] + (time.time() - t0) * a["speed"]
+                value = a["values"][(a["offset"] + i * 7 + n) % len(a["values"])]
+                decision = guard.authorize("t", {"to": value})
+                if decision.allowed:
+                    mine.append([local.now, value])
+                elif decision.denial is None or decision.denial.code.value != "budget_exhausted":
+                    errors.append(repr(decision))
+                time.sleep(a["pause"])
+        except Exception as exc:
+            errors.append(repr(exc))
+        with lock:
+            got.extend(mine)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(a["threads"])]
+    for thread in threads:
+        thread.start()
+    Path(a["ready"]).touch()
+    for thread in threads:
+        thread.join(WAIT)
+    store.close()
+    return {"allowed": got, "errors": errors, "alive": sum(t.is_alive() for t in threads)}
+
+
 COMMANDS = {
+    "kinds_race": kinds_race,
+    "rule_race": rule_race,
     "race": race,
     "revoke": revoke,
     "revoked": revoked,

@@ -24,9 +24,10 @@ def test_the_database_is_in_wal_mode_with_its_schema(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert tables == {"guardrail_units", "guardrail_revoked", "guardrail_refunds"}
+        assert tables == {"guardrail_units", "guardrail_revoked", "guardrail_refunds",
+                          "guardrail_events", "guardrail_members"}
     finally:
         conn.close()
 
