@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from .._policy import ArgsRule, CompiledManifest, CompiledTool
-from .._policy._conditions import compile_condition
+from .._policy._conditions import compile_condition, uses_provenance
 from ._grants import Budget, ToolGrant
 
 __all__ = ["compile_manifest"]
@@ -56,8 +56,12 @@ def compile_manifest(manifest: _Manifest) -> CompiledManifest:
             for arg, limit in (grant.budget.sum or {}).items():
                 sums.append((arg, f"tools.{name}.sum.{arg}", limit))
         condition = compile_condition(grant.when) if grant.when is not None else None
+        provenance = any(next(c.contextual(), None) is not None for c in grant.args.values())
         tools[name] = CompiledTool(
-            name, ArgsRule(rules, grant.allow_other_args), tuple(calls), tuple(sums), condition
+            name, ArgsRule(rules, grant.allow_other_args), tuple(calls), tuple(sums), condition,
+            provenance=provenance,
+            contextual=grant.when is not None and uses_provenance(grant.when),
+            trusted_results=grant.results == "trusted",
         )
     return CompiledManifest(
         task=manifest.task,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -116,6 +116,11 @@ class ToolGrant(Strict):
     )
     budget: Budget | None = None
     retry: RetrySpec | None = None
+    results: Literal["trusted", "untrusted"] | None = Field(
+        default=None,
+        description="Whether what the tool returns is trusted content for provenance checks "
+        "(default: untrusted).",
+    )
 
     @field_validator("when")
     @classmethod

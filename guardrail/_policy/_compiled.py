@@ -12,7 +12,8 @@ __all__ = ["CompiledManifest", "CompiledTool", "budget_scopes", "scope_location"
 
 
 class CompiledTool:
-    __slots__ = ("args", "budgeted", "call_scopes", "condition", "direct", "name", "sum_scopes")
+    __slots__ = ("args", "budgeted", "call_scopes", "condition", "contextual", "direct", "name",
+                 "provenance", "sum_scopes", "trusted_results")
 
     def __init__(
         self,
@@ -21,6 +22,10 @@ class CompiledTool:
         call_scopes: tuple[tuple[str, float], ...],
         sum_scopes: tuple[tuple[str, str, float], ...],
         condition: Condition | None = None,
+        *,
+        provenance: bool = False,
+        contextual: bool = False,
+        trusted_results: bool = False,
     ) -> None:
         self.name = name
         self.args = args
@@ -28,8 +33,15 @@ class CompiledTool:
         self.sum_scopes = sum_scopes  # (argument, scope, limit)
         self.condition = condition  # the grant's `when`, compiled
         self.budgeted = bool(call_scopes or sum_scopes)
-        # Decided by the argument test alone (the decider's fast path): no budget, no condition.
-        self.direct = not self.budgeted and condition is None
+        # Provenance: `provenance` when an argument's constraints use a contextual kind
+        # (`provenance`, `from_results`); `contextual` when they or the condition read the task's
+        # recorded results; `trusted_results` when the grant says `results: trusted`.
+        self.provenance = provenance
+        self.contextual = contextual or provenance
+        self.trusted_results = trusted_results
+        # Decided by the argument test alone (the decider's fast path): no budget, no condition,
+        # nothing that reads the task's results.
+        self.direct = not self.budgeted and condition is None and not self.contextual
 
 
 class CompiledManifest:
