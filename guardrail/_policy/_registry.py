@@ -77,7 +77,7 @@ class Registry:
 
 REGISTRY = Registry(
     [*_values.KINDS, *_numbers.KINDS, *_strings.KINDS, *_paths.KINDS, *_urls.KINDS,
-     *_structure.KINDS, *_trusted.KINDS, *_from_results.KINDS],
+     *_trusted.KINDS, *_from_results.KINDS, *_structure.KINDS],
     [*_values.SAMPLERS, *_numbers.SAMPLERS, *_strings.SAMPLERS, *_paths.SAMPLERS,
      *_urls.SAMPLERS, *_structure.SAMPLERS],
 )
