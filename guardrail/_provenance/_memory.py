@@ -140,8 +140,8 @@ class Memory:
                 text = text.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore")
                 size = _utf8_len(text)
             if text:
-                # A new list each time: readers iterate a snapshot without taking the lock.
-                self.records = [*self.records, Record(tool, call_id, trusted, text)]
+                # Readers iterate without the lock: appending to a list is safe under them.
+                self.records.append(Record(tool, call_id, trusted, text))
                 self.size += size
 
     def mark_full(self) -> None:

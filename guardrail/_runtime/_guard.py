@@ -73,6 +73,11 @@ class Guard:
     worker's guard for the same task on a shared store keeps working. ``guard.revoke(reason)``
     and ``guardrail revoke --store URL TASK`` end the task for the whole fleet.
 
+    Provenance. Every tool call the guard runs (``invoke``, ``ainvoke``, ``wrap``) records its
+    result for the task (``record_result`` for tools run another way), capped at
+    ``max_results_bytes``; ``inputs`` (and the manifest's ``inputs:``, ``add_inputs``) are trusted
+    content. The ``provenance: trusted`` and ``from_results`` constraints read both.
+
     Async. ``aauthorize`` / ``acheck`` (and ``ainvoke``, async ``wrap``ped tools) make the same
     decisions as ``authorize`` / ``check`` without blocking the event loop: a store with native
     async methods (`AsyncBudgetStore`: ``AsyncRedisStore``, which ``store="redis://..."``
@@ -487,7 +492,7 @@ class Guard:
 
 
 def _inputs(inputs: Iterable[str] | None) -> list[str]:
-    """Task inputs, checked: a str, or a list of them (never a single str split into letters)."""
+    """Task inputs, checked: a list of strings (one str is an error, not a list of letters)."""
     if inputs is None:
         return []
     if isinstance(inputs, str):
