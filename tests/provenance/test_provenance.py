@@ -17,7 +17,7 @@ from guardrail import (
     ManifestError,
     MemoryStore,
 )
-from guardrail.testing import CapturedSpans
+from guardrail.testing import CapturedSpans, task_id
 
 from .support import DOCUMENT, IBAN, INJECTED, code_of, manifest
 
@@ -375,3 +375,40 @@ def test_rules_outside_a_decision_fail_closed() -> None:
     with _provenance.static():
         assert rule("anything at all")
 
+
+
+def test_templates_can_fill_in_the_tool_of_from_results() -> None:
+    from guardrail import render_template
+
+    template = {
+        "params": {"source": {"type": "string"}}, "task": "${task}", "ttl": "5m",
+        "tools": {"mk": {"args": {}},
+                  "share": {"args": {"f": {"from_results": "${source}", "provenance": "trusted"}}}},
+    }
+    rendered = render_template(template, task=task_id("tpl"), source="mk")
+    assert rendered.tools["share"].args["f"].spec() == {"provenance": "trusted", "from_results": "mk"}
+    with pytest.raises(ManifestError, match="names tool 'nope'"):
+        render_template(template, task=task_id("tpl"), source="nope")
+
+
+def test_the_audit_record_names_where_the_value_was_found(tmp_path: Any) -> None:
+    from guardrail import AuditLog
+
+    log = AuditLog(tmp_path / "audit.jsonl")
+    guard = Guard(manifest(), store=MemoryStore(), audit=log)
+    read(guard, call_id="c-audit")
+    assert code_of(guard.authorize("pay", {"recipient": INJECTED, "amount": 1})) is U
+    log.close()
+    last = json.loads((tmp_path / "audit.jsonl").read_text("utf-8").splitlines()[-1])
+    assert last["denial"]["code"] == "argument_untrusted"
+    assert last["denial"]["found_in"] == {"tool": "read_file", "call_id": "c-audit"}
+
+
+def test_a_manifest_with_provenance_reads_back_from_its_yaml() -> None:
+    data = manifest()
+    data["inputs"] = ["pay the invoice"]
+    data["tools"]["read_file"]["results"] = "untrusted"
+    written = Manifest.model_validate(data)
+    again = Manifest.from_yaml(written.to_yaml())
+    assert again.model_dump() == written.model_dump()
+    assert "provenance: trusted" in written.to_yaml() and "from_results: create_file" in written.to_yaml()
