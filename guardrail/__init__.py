@@ -13,6 +13,7 @@ from . import _stores, _telemetry
 from ._audit import AuditLog, AuditLogError
 from ._authoring import AuthoringError, Skeleton, Suggestion, skeleton_manifest, suggest_manifest
 from ._errors import (
+    ArgumentUntrusted,
     ArgumentViolation,
     BudgetExhausted,
     ConditionFailed,
@@ -38,7 +39,7 @@ from ._manifest import (
     verify_manifest,
 )
 from ._narrowing import Finding, NarrowerReport, narrower
-from ._outcome import BudgetUse, Decision, Denial, DenialCode, Outcome
+from ._outcome import BudgetUse, Decision, Denial, DenialCode, FoundIn, Outcome
 from ._policy._normalize import normalize_arguments
 from ._runtime import AuditSink, Guard, Mode
 from ._signing._files import sign_file, verify_file, write_keypair
@@ -74,6 +75,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "ArgumentUntrusted",
     "ArgumentViolation",
     "AsyncBudgetStore",
     "AsyncRedisStore",
@@ -95,6 +97,7 @@ __all__ = [
     "Denial",
     "DenialCode",
     "Finding",
+    "FoundIn",
     "Guard",
     "GuardrailError",
     "JsonlSpanExporter",

@@ -11,6 +11,7 @@
         +-- DelegationExpired              expired, not_yet_valid
         +-- ToolNotAllowed                 tool_not_allowed
         +-- ArgumentViolation              argument_not_allowed, argument_missing, argument_invalid
+        |   +-- ArgumentUntrusted          argument_untrusted (copied from an untrusted tool result)
         |   +-- ConditionFailed            condition_failed (a grant's `when` was not true)
         +-- BudgetExhausted                budget_exhausted
         (DelegationDenied itself)          store_unavailable, internal_error
@@ -106,6 +107,12 @@ class ArgumentViolation(DelegationDenied):
     """An argument is not allowed, missing, or fails a constraint."""
 
 
+class ArgumentUntrusted(ArgumentViolation):
+    """An argument holds text copied from an untrusted tool result of the task (`provenance:
+    trusted`), or does not come from the results it must come from (`from_results`). `denial.found_in`
+    names the tool and call whose result held it."""
+
+
 class ConditionFailed(ArgumentViolation):
     """The grant's `when` condition was not true for the call. A subclass of `ArgumentViolation`:
     a condition relates the call's arguments (to each other, to the time, to the task), so code
@@ -133,6 +140,7 @@ _BY_CODE: dict[str, type[DelegationDenied]] = {
     "argument_not_allowed": ArgumentViolation,
     "argument_missing": ArgumentViolation,
     "argument_invalid": ArgumentViolation,
+    "argument_untrusted": ArgumentUntrusted,
     "condition_failed": ConditionFailed,
     "budget_exhausted": BudgetExhausted,
     # The guard could not decide (store down, checker or audit log failed): no kind of call to

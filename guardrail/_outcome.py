@@ -32,6 +32,7 @@ class DenialCode(StrEnum):
     ARGUMENT_NOT_ALLOWED = "argument_not_allowed"
     ARGUMENT_MISSING = "argument_missing"
     ARGUMENT_INVALID = "argument_invalid"
+    ARGUMENT_UNTRUSTED = "argument_untrusted"
     CONDITION_FAILED = "condition_failed"
     BUDGET_EXHAUSTED = "budget_exhausted"
     STORE_UNAVAILABLE = "store_unavailable"
@@ -48,6 +49,17 @@ class BudgetUse(BaseModel):
     used: float
 
 
+class FoundIn(BaseModel):
+    """The recorded tool result an `argument_untrusted` value was found in: which tool returned
+    it, in which call (never the value). `tool` is empty when the task's recorded results passed
+    their cap, so the value could not be ruled out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tool: str
+    call_id: str | None = None
+
+
 class Denial(BaseModel):
     """A structured denial. Holds no argument values, so it is safe to log and to show the model."""
 
@@ -59,6 +71,7 @@ class Denial(BaseModel):
     argument: str | None = None
     constraint: str | None = None
     budget: BudgetUse | None = None
+    found_in: FoundIn | None = None
     task: str | None = None
     principal: str | None = None
     manifest_digest: str | None = None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
-from langchain_core.messages import ToolMessage
+from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
@@ -42,14 +42,35 @@ class DelegationMiddleware(AgentMiddleware):
 
     Use either this middleware or `guard_tools` for one agent. (A tool guarded by this same guard
     is left to decide for itself, so a call is never decided, or charged, twice.)
+
+    Provenance: every tool result is recorded for the task (the guard does it as it runs the
+    tool), and with `trust_request=True` (the default) the first human message of each run is
+    added to the guard's trusted inputs (`Guard.add_inputs`): what the user asked for is not
+    "copied from a tool result" even when a tool result also holds it.
     """
 
-    def __init__(self, guard: Guard, *, on_denial: OnDenial = "message") -> None:
+    def __init__(
+        self, guard: Guard, *, on_denial: OnDenial = "message", trust_request: bool = True
+    ) -> None:
         super().__init__()
         require(guard, Guard, "guard must be a guardrail.Guard")
         self.guard = guard
         self.on_denial: OnDenial = check_on_denial(on_denial)
+        self.trust_request = trust_request
         self._guarded: dict[int, tuple[BaseTool, BaseTool]] = {}
+        self._trusted: set[str] = set()
+
+    def before_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        """Adds the run's first human message to the guard's trusted inputs."""
+        if self.trust_request:
+            text = first_human_text(state)
+            if text and text not in self._trusted:
+                self._trusted.add(text)
+                self.guard.add_inputs(text)
+        return None
+
+    async def abefore_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        return self.before_agent(state, runtime)
 
     def _as_guarded(self, tool: BaseTool) -> BaseTool:
         """`tool` as this guard runs it (a tool guarded by this same guard decides for itself)."""
@@ -110,6 +131,16 @@ class DelegationMiddleware(AgentMiddleware):
     ) -> ToolMessage | Command[Any]:
         denied = self._undecided(request)
         return denied if denied is not None else await handler(self._request(request))
+
+
+def first_human_text(state: Any) -> str | None:
+    """The text of the first human message in an agent state (a mapping with `messages`)."""
+    messages = state.get("messages") if isinstance(state, Mapping) else getattr(state, "messages", None)
+    for message in messages or ():
+        if isinstance(message, HumanMessage):
+            text = message.text
+            return text if isinstance(text, str) else str(text)
+    return None
 
 
 def _nothing(**_: Any) -> None:

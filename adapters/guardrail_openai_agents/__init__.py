@@ -4,7 +4,9 @@
   description and JSON schema) whose invocation is authorized by a
   :class:`guardrail.Guard` first, inside the guard's ``execute_tool`` span.
 * :func:`delegation_input_guardrail` builds a ``ToolInputGuardrail`` from a guard, for
-  those who prefer the SDK's own tool-guardrail mechanism.
+  those who prefer the SDK's own tool-guardrail mechanism, and
+  :func:`delegation_output_guardrail` a ``ToolOutputGuardrail`` that records tool outputs for
+  provenance checks alongside it.
 
 The adapter holds no policy: every decision is the guard's.
 """
@@ -23,6 +25,7 @@ from guardrail_openai_agents._tools import (
     OnDenial,
     OnGuardrailDenial,
     delegation_input_guardrail,
+    delegation_output_guardrail,
     denial_output,
     guard_function_tool,
     guard_function_tools,
@@ -32,6 +35,7 @@ __all__ = [
     "OnDenial",
     "OnGuardrailDenial",
     "delegation_input_guardrail",
+    "delegation_output_guardrail",
     "denial_output",
     "guard_function_tool",
     "guard_function_tools",

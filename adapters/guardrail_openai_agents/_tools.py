@@ -14,6 +14,8 @@ from agents import (
     ToolGuardrailFunctionOutput,
     ToolInputGuardrail,
     ToolInputGuardrailData,
+    ToolOutputGuardrail,
+    ToolOutputGuardrailData,
 )
 from agents.function_schema import function_schema
 from agents.tool_context import ToolContext
@@ -278,6 +280,23 @@ def delegation_input_guardrail(
         return ToolGuardrailFunctionOutput.reject_content(denial_output(denial), output_info=denial)
 
     return ToolInputGuardrail(guardrail_function=authorize, name=name)
+
+
+def delegation_output_guardrail(
+    guard: Guard, *, name: str = "task_guardrail_results"
+) -> ToolOutputGuardrail[Any]:
+    """A ``ToolOutputGuardrail`` that records each tool output for the task's provenance checks
+    (``provenance: trusted``, ``from_results``), for tools guarded by
+    :func:`delegation_input_guardrail` (whose guard does not see what the tool returns). It
+    always allows the output. Tools from :func:`guard_function_tools` record by themselves.
+    """
+
+    async def record(data: ToolOutputGuardrailData) -> ToolGuardrailFunctionOutput:
+        ctx = data.context
+        guard.record_result(ctx.tool_name, data.output, call_id=ctx.tool_call_id)
+        return ToolGuardrailFunctionOutput.allow()
+
+    return ToolOutputGuardrail(guardrail_function=record, name=name)
 
 
 def _decided(**_: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from .._policy import ArgsRule, CompiledManifest, CompiledTool
 from .._policy._budgets import BudgetRule
-from .._policy._conditions import compile_condition
+from .._policy._conditions import compile_condition, uses_provenance
 from ._grants import Budget, ToolGrant
 
 __all__ = ["compile_manifest"]
@@ -62,9 +62,13 @@ def compile_manifest(manifest: _Manifest) -> CompiledManifest:
                 for arg, limit in (b.distinct or {}).items()
             ]
         condition = compile_condition(grant.when) if grant.when is not None else None
+        provenance = any(next(c.contextual(), None) is not None for c in grant.args.values())
         tools[name] = CompiledTool(
             name, ArgsRule(rules, grant.allow_other_args), tuple(calls), tuple(sums), condition,
             tuple(special), grant.refund_on_error,
+            provenance=provenance,
+            contextual=grant.when is not None and uses_provenance(grant.when),
+            trusted_results=grant.results == "trusted",
         )
     return CompiledManifest(
         task=manifest.task,

@@ -4,7 +4,7 @@ module. Unknown keys are errors (a typo such as `max_lenght` must never drop a c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
@@ -65,6 +65,28 @@ class ConstraintBase(BaseModel):
 
     def compile(self) -> Rule:
         return self.registry.compile(self.kind_values())
+
+    def contextual(self, path: str = "") -> Iterator[tuple[str, str, Any]]:
+        """Where this constraint (or one nested in it) uses a kind that reads the task's recorded
+        results (`provenance`, `from_results`): `(path, key, value)`, the path dotted from here."""
+        for key, value in self.kind_values().items():
+            if self.registry[key].contextual:
+                yield path, key, value
+            for inner, nested in _nested(value, f"{path}.{key}" if path else key):
+                yield from nested.contextual(inner)
+
+
+def _nested(value: Any, path: str) -> Iterator[tuple[str, ConstraintBase]]:
+    if isinstance(value, ConstraintBase):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for name, item in value.items():
+            if isinstance(item, ConstraintBase):
+                yield f"{path}.{name}", item
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if isinstance(item, ConstraintBase):
+                yield f"{path}.{i}", item
 
 
 def constraint_model(registry: Registry, name: str = "Constraint") -> type[ConstraintBase]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -168,6 +168,11 @@ class ToolGrant(Strict):
     refund_on_error: StrictBool = Field(
         default=False,
         description="An allowed call whose tool raises gives its budget charges back.",
+    )
+    results: Literal["trusted", "untrusted"] | None = Field(
+        default=None,
+        description="Whether what the tool returns is trusted content for provenance checks "
+        "(default: untrusted).",
     )
 
     @field_validator("when")

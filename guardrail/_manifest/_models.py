@@ -55,6 +55,11 @@ class Manifest(Strict):
     ttl: str | StrictInt | StrictFloat | None = None
     budget: Budget | None = None
     tools: dict[str, ToolGrant | None]
+    inputs: list[str] | None = Field(
+        default=None,
+        description="The task's inputs (the user's request, values the issuer supplies): trusted "
+        "content for provenance checks. Part of the digest, so a signature covers them.",
+    )
     signature: dict[str, JsonValue] | None = None
 
     _digest: str = PrivateAttr(default="")
@@ -120,6 +125,7 @@ class Manifest(Strict):
             missing = sorted(sums - granted)
             if missing and not open_args:
                 raise ValueError(f"budget.sum names {missing}, which no tool's args grant")
+        self._results_granted()
         return self
 
     def _budget_shapes(self, lifetime: float) -> None:
@@ -144,6 +150,22 @@ class Manifest(Strict):
                     f"{where}.window: {budget.window!r} is longer than the manifest's lifetime "
                     f"({lifetime:g}s)"
                 )
+
+    def _results_granted(self) -> None:
+        """`from_results` may name only tools this manifest grants (else nothing could satisfy it,
+        and a typo would deny every call)."""
+        for tool, grant in self.tools.items():
+            for arg, constraint in (grant.args if grant else {}).items():
+                for path, key, value in constraint.contextual():
+                    if key != "from_results":
+                        continue
+                    for name in [value] if isinstance(value, str) else value:
+                        if name not in self.tools:
+                            where = ".".join(p for p in (f"tools.{tool}.args.{arg}", path) if p)
+                            raise ValueError(
+                                f"{where}.from_results names tool {name!r}, which the manifest "
+                                f"does not grant (it grants: {', '.join(sorted(self.tools))})"
+                            )
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -214,7 +214,8 @@ def proves(branch: Branch, p: Comp) -> bool:
     if not branch.types:
         return True
     finite = branch.finite()
-    if finite is not None:
+    # A contextual kind (provenance) accepts every value statically: only its hook can prove it.
+    if finite is not None and not p.kind.contextual:
         return all(p.rule(v) for v in finite)
     return p.kind.proves(branch, p.model)
 

@@ -13,8 +13,9 @@ __all__ = ["BudgetRule", "CompiledManifest", "CompiledTool", "budget_scopes", "s
 
 
 class CompiledTool:
-    __slots__ = ("args", "budget_args", "budgeted", "call_scopes", "condition", "direct",
-                 "features", "name", "refund_on_error", "rules", "sum_scopes")
+    __slots__ = ("args", "budget_args", "budgeted", "call_scopes", "condition", "contextual",
+                 "direct", "features", "name", "provenance", "refund_on_error", "rules",
+                 "sum_scopes", "trusted_results")
 
     def __init__(
         self,
@@ -25,6 +26,10 @@ class CompiledTool:
         condition: Condition | None = None,
         rules: tuple[BudgetRule, ...] = (),
         refund_on_error: bool = False,
+        *,
+        provenance: bool = False,
+        contextual: bool = False,
+        trusted_results: bool = False,
     ) -> None:
         self.name = name
         self.args = args
@@ -44,8 +49,15 @@ class CompiledTool:
             ["window"] * any(r.window for r in rules)
             + ["distinct"] * any(r.kind == "distinct" for r in rules)
         )
-        # Decided by the argument test alone (the decider's fast path): no budget, no condition.
-        self.direct = not self.budgeted and condition is None
+        # Provenance: `provenance` when an argument's constraints use a contextual kind
+        # (`provenance`, `from_results`); `contextual` when they or the condition read the task's
+        # recorded results; `trusted_results` when the grant says `results: trusted`.
+        self.provenance = provenance
+        self.contextual = contextual or provenance
+        self.trusted_results = trusted_results
+        # Decided by the argument test alone (the decider's fast path): no budget, no condition,
+        # nothing that reads the task's results.
+        self.direct = not self.budgeted and condition is None and not self.contextual
 
 
 class CompiledManifest:

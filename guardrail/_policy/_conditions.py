@@ -15,8 +15,12 @@ against the variables of a tool call (`CALL_VARIABLES`: `args`, `tool`, `task`, 
 `now`), cached per source text, and `call_data` builds what such a condition reads, computing
 only the variables its text names (`now` costs a datetime).
 
-Custom functions (the approvals' `untrusted(value)`) go in through `cel.FunctionDecl` /
-`cel.Overload(..., impl=fn)` when an `Environment` is built; add them there, not per call.
+Custom functions go in through `cel.FunctionDecl` / `cel.Overload(..., impl=fn)` when an
+`Environment` is built (`FUNCTIONS`), not per call: `untrusted(value)` and
+`from_results(value, tool)` (provenance) read the current decision's view
+(`guardrail._provenance.current`), which the decider sets for tools whose expressions name them
+(`uses_provenance`). Without a view they fail closed: `untrusted` is true (an `ask` asks, a
+`when: "!untrusted(...)"` denies), `from_results` false.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import _provenance
+
 __all__ = [
     "CALL_VARIABLES",
     "CEL_EXTRA",
@@ -38,6 +44,7 @@ __all__ = [
     "Environment",
     "call_data",
     "compile_condition",
+    "uses_provenance",
 ]
 
 CEL_EXTRA = "cel"
@@ -143,7 +150,10 @@ class Environment:
         }
         self._type = t
         self.variables = dict(variables)
-        self._env = cel.NewEnv(variables={name: types[kind] for name, kind in variables.items()})
+        self._env = cel.NewEnv(
+            variables={name: types[kind] for name, kind in variables.items()},
+            functions=_functions(cel),
+        )
         self._words = {name: re.compile(rf"\b{re.escape(name)}\b") for name in variables}
         self._lock = threading.Lock()
 
@@ -165,6 +175,52 @@ class Environment:
             )
         names = frozenset(n for n, word in self._words.items() if word.search(source))
         return Condition(source, program, names)
+
+
+# -- provenance functions ----------------------------------------------------------------------
+
+
+def _untrusted(value: Any) -> bool:
+    probe = _provenance.current()
+    if probe is None or probe.view is None:
+        return True  # no task's view: doubt, which an `ask` sends to a person
+    return probe.view.untrusted(value) is not None
+
+
+def _from_results(value: Any, tool: str) -> bool:
+    probe = _provenance.current()
+    if probe is None or probe.view is None:
+        return False
+    return probe.view.from_results(value, frozenset((tool,)))
+
+
+_PROVENANCE_CALL = re.compile(r"\b(?:untrusted|from_results)\s*\(")
+
+
+def uses_provenance(source: str) -> bool:
+    """True when an expression calls `untrusted` or `from_results` (a superset: a string literal
+    naming them counts too, which costs only time)."""
+    return _PROVENANCE_CALL.search(source) is not None
+
+
+def _functions(cel: Any) -> list[Any]:
+    """`untrusted(value)` and `from_results(value, tool)`: one overload per value type, since the
+    engine matches an argument of type dyn only against concrete parameter types."""
+    t = cel.Type
+    kinds = {
+        "string": t.STRING, "list": t.List(t.DYN), "map": t.Map(t.STRING, t.DYN), "int": t.INT,
+        "uint": t.UINT, "double": t.DOUBLE, "bool": t.BOOL, "null": t.NULL,
+    }
+    return [
+        cel.FunctionDecl("untrusted", [
+            cel.Overload(f"untrusted_{name}", t.BOOL, [kind], impl=_untrusted)
+            for name, kind in kinds.items()
+        ]),
+        cel.FunctionDecl("from_results", [
+            cel.Overload(f"from_results_{name}_string", t.BOOL, [kind, t.STRING], impl=_from_results)
+            for name, kind in kinds.items()
+        ]),
+    ]
 
 
 _LOCATION = re.compile(r"<input>:(\d+):(\d+): ")

@@ -177,6 +177,9 @@ class Kind:
     atoms: frozenset[str] = ANY
     # The harvest bucket its value goes to, for the samplers to build candidates from.
     bucket: str = ""
+    # Its test depends on the task's recorded tool results (`provenance`, `from_results`): the
+    # decider runs it with the task's view, and static analysis asks only its `proves` hook.
+    contextual: bool = False
 
     @property
     def attr(self) -> str:

@@ -3,7 +3,8 @@
 Everything that handles constraints goes through a `Registry`: the manifest's `Constraint` model
 (one field per kind, its JSON Schema and its validation), compiling a constraint into a `Rule`,
 where a template parameter lands, and the narrowing analysis. A kind is a `Kind` in the module of
-its family (`_values`, `_numbers`, `_strings`, `_paths`, `_urls`, `_structure`); to add one, write
+its family (`_values`, `_numbers`, `_strings`, `_paths`, `_urls`, `_structure`, `_trusted`,
+`_from_results`); to add one, write
 it there (or in a new module) and list it in `REGISTRY` below.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, cast
 
-from . import _numbers, _paths, _strings, _structure, _urls, _values
+from . import _from_results, _numbers, _paths, _strings, _structure, _trusted, _urls, _values
 from ._kind import Kind, Predicate, Sampler, Structural
 from ._rules import Rule
 
@@ -76,7 +77,7 @@ class Registry:
 
 REGISTRY = Registry(
     [*_values.KINDS, *_numbers.KINDS, *_strings.KINDS, *_paths.KINDS, *_urls.KINDS,
-     *_structure.KINDS],
+     *_trusted.KINDS, *_from_results.KINDS, *_structure.KINDS],
     [*_values.SAMPLERS, *_numbers.SAMPLERS, *_strings.SAMPLERS, *_paths.SAMPLERS,
      *_urls.SAMPLERS, *_structure.SAMPLERS],
 )

@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, cast
 
+from .. import _provenance
 from .._errors import ManifestError, StoreUnavailable
 from .._outcome import Decision, DenialCode
 from .._policy import Violation, is_finite_number, written
@@ -55,12 +56,13 @@ class _Unsettled(NamedTuple):
 class Decider:
     """Decides calls against a `Chain`, charging its budgets in `store` when asked to."""
 
-    __slots__ = ("_allow_cache", "_chain", "_clock", "_denials", "_fast", "_mark", "_own",
-                 "_refund", "_refund_tools", "_refundable", "_revoked", "_settle", "_store",
-                 "_tasks", "_unsupported")
+    __slots__ = ("_allow_cache", "_chain", "_clock", "_contextual", "_denials", "_fast", "_mark",
+                 "_own", "_refund", "_refund_tools", "_refundable", "_revoked", "_settle", "_store",
+                 "_tasks", "_unsupported", "_views")
 
     def __init__(
-        self, chain: Chain, store: BudgetStore, clock: Callable[[], float], denials: Denials
+        self, chain: Chain, store: BudgetStore, clock: Callable[[], float], denials: Denials,
+        views: tuple[_provenance.View, ...] = (),
     ) -> None:
         self._chain = chain
         self._store = store
@@ -88,6 +90,12 @@ class Decider:
             t for link in chain.links for t, c in link.tools.items() if c.refund_on_error
         )
         self._refundable: dict[str, list[Charge]] = {}
+        # Provenance: per link, what its checks read (the task's recorded results, trusted
+        # texts); the tools some link checks against them (they never take the fast path).
+        self._views = views
+        self._contextual = frozenset(
+            name for link in chain.links for name, t in link.tools.items() if t.contextual
+        )
 
     def decide(self, tool: Any, args: object, call_id: str | None, charge: bool) -> Decision:
         """The decision for `tool(**args)`; with `charge`, an allowed call's budgets are charged.
@@ -184,7 +192,11 @@ class Decider:
         if reason is not None:
             return denials.revoked(reason, tool, call_id)
         charges: list[Charge] = []
-        denial = self._local_denial(tool, args, call_id, now, charges)
+        if type(tool) is str and tool in self._contextual:
+            with _provenance.static():  # the static checks first; `_conditions` probes the results
+                denial = self._local_denial(tool, args, call_id, now, charges)
+        else:
+            denial = self._local_denial(tool, args, call_id, now, charges)
         if denial is not None or not charges:
             # revocation outranks every other denial: one read of the store says
             return _Unsettled(denial if denial is not None else Decision(True, tool, call_id))
@@ -289,17 +301,57 @@ class Decider:
         self, tool: str, args: Mapping[str, Any], now: float, call_id: str | None
     ) -> Decision | None:
         """`condition_failed` unless every link's `when` for `tool` is true (after every link's
-        argument checks, before the budgets)."""
+        argument checks, before the budgets). Before them, for a tool whose constraints read the
+        task's recorded results, `argument_untrusted` (`_untrusted`)."""
+        contextual = tool in self._contextual
+        if contextual:
+            denial = self._untrusted(tool, args, call_id)
+            if denial is not None:
+                return denial
         for depth, link in enumerate(self._chain.links):
             condition = link.tools[tool].condition
             if condition is None:
                 continue
             data = call_data(condition, args, tool, link.task, link.principal, now)
-            if not condition.holds(data):
-                return self._denials.condition_failed(
-                    condition, condition.evaluate(data), depth, tool, call_id
-                )
+            if contextual:  # `untrusted()` / `from_results()` read this link's view
+                with _provenance.probing(_provenance.Probe(self._view(depth))):
+                    if condition.holds(data):
+                        continue
+                    result = condition.evaluate(data)
+            elif condition.holds(data):
+                continue
+            else:
+                result = condition.evaluate(data)
+            return self._denials.condition_failed(condition, result, depth, tool, call_id)
         return None
+
+    def _view(self, depth: int) -> _provenance.View | None:
+        views = self._views
+        return views[depth] if depth < len(views) else None
+
+    def _untrusted(self, tool: str, args: Mapping[str, Any], call_id: str | None) -> Decision | None:
+        """`argument_untrusted` when a link's `provenance` / `from_results` constraint fails
+        against that link's view (its task's and its ancestors' recorded results). The static
+        checks have passed, so whatever fails now is one of those."""
+        for depth, link in enumerate(self._chain.links):
+            compiled = link.tools[tool]
+            if not compiled.provenance:
+                continue
+            view = self._view(depth)
+            if view is None:  # a guard without results memory: fail closed
+                view = _provenance.View((_FULL_MEMORY,), ())
+            with _provenance.probing(_provenance.Probe(view)) as probe:
+                if compiled.args.test(args):
+                    continue
+                found = compiled.args.violation(args)
+            if found is None:  # the fast test and the explanation disagree: still deny
+                raise AssertionError("constraint test failed without a violation")
+            return self._denials.untrusted(found, probe.hit, depth, tool, call_id)
+        return None
+
+
+_FULL_MEMORY = _provenance.Memory(0)
+_FULL_MEMORY.mark_full()
 
 
 def _charges(

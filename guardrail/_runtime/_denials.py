@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from .._outcome import BudgetUse, Decision, Denial, DenialCode
+from .. import _provenance
+from .._outcome import BudgetUse, Decision, Denial, DenialCode, FoundIn
 from .._policy import Violation
 from .._policy._budgets import duration_text
 from .._policy._compiled import CompiledManifest
@@ -39,6 +40,7 @@ class Denials:
         argument: str | None = None,
         constraint: str | None = None,
         budget: BudgetUse | None = None,
+        found_in: FoundIn | None = None,
         depth: int = 0,
     ) -> Decision:
         links = self._chain.links
@@ -50,6 +52,7 @@ class Denials:
             argument=argument,
             constraint=constraint,
             budget=budget,
+            found_in=found_in,
             task=link.task,
             principal=link.principal,
             manifest_digest=link.digest,
@@ -120,6 +123,38 @@ class Denials:
         return self.deny(
             found.code, message, tool, call_id,
             argument=arg, constraint=found.constraint, depth=depth,
+        )
+
+    def untrusted(
+        self, found: Violation, hit: _provenance.Record | None, depth: int, tool: str,
+        call_id: str | None,
+    ) -> Decision:
+        """`argument_untrusted`: where the value was found (tool and call), never the value."""
+        arg = short(found.dotted, 200)
+        constraint = found.constraint or "provenance: trusted"
+        found_in: FoundIn | None = None
+        if hit is _provenance.FULL:
+            found_in = FoundIn(tool="")
+            message = (
+                f"Argument {arg!r} of tool {tool!r} cannot be shown to be trusted: the task's "
+                "recorded tool results passed their cap, so provenance checks deny."
+            )
+        elif hit is not None:
+            found_in = FoundIn(tool=hit.tool, call_id=hit.call_id)
+            call = f" (call {short(hit.call_id, 100)})" if hit.call_id else ""
+            message = (
+                f"Argument {arg!r} of tool {tool!r} holds text found in the result of tool "
+                f"{short(hit.tool, 100)!r}{call}, which is untrusted; it must come from the "
+                "task's inputs or the manifest."
+            )
+        else:
+            message = (
+                f"Argument {arg!r} of tool {tool!r} does not come from where it must: "
+                f"{short(constraint, 300)}."
+            )
+        return self.deny(
+            DenialCode.ARGUMENT_UNTRUSTED, message, tool, call_id,
+            argument=arg, constraint=constraint, found_in=found_in, depth=depth,
         )
 
     def condition_failed(

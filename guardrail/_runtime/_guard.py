@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeVar, cast, overload
 
 from opentelemetry import metrics, trace
 
+from .. import _provenance
 from .._errors import DelegationDenied, ManifestError
 from .._manifest._models import Manifest
 from .._outcome import Decision, new_call_id
@@ -77,6 +78,11 @@ class Guard:
     worker's guard for the same task on a shared store keeps working. ``guard.revoke(reason)``
     and ``guardrail revoke --store URL TASK`` end the task for the whole fleet.
 
+    Provenance. Every tool call the guard runs (``invoke``, ``ainvoke``, ``wrap``) records its
+    result for the task (``record_result`` for tools run another way), capped at
+    ``max_results_bytes``; ``inputs`` (and the manifest's ``inputs:``, ``add_inputs``) are trusted
+    content. The ``provenance: trusted`` and ``from_results`` constraints read both.
+
     Async. ``aauthorize`` / ``acheck`` (and ``ainvoke``, async ``wrap``ped tools) make the same
     decisions as ``authorize`` / ``check`` without blocking the event loop: a store with native
     async methods (`AsyncBudgetStore`: ``AsyncRedisStore``, which ``store="redis://..."``
@@ -96,6 +102,8 @@ class Guard:
         record_values: bool = False,
         audit: AuditSink | None = None,
         trusted_keys: Sequence[Any] | None = None,
+        inputs: Sequence[str] | None = None,
+        max_results_bytes: int = _provenance.DEFAULT_MAX_BYTES,
     ) -> None:
         if mode not in ("enforce", "shadow"):
             raise ValueError(f"mode must be 'enforce' or 'shadow', not {mode!r}")
@@ -116,12 +124,15 @@ class Guard:
             store=store if store is not None else default_store(),
             clock=clock or time.time, mode=mode, tracer_provider=tracer_provider,
             meter_provider=meter_provider, record_values=record_values, audit=audit, parent=None,
+            memories=(_provenance.Memory(max_results_bytes),),
+            trusted=(_trusted(loaded, _inputs(inputs)),),
         )
 
     def _compose(
         self, manifest: Manifest, chain: Chain, *, store: BudgetStore, clock: Clock, mode: Mode,
         tracer_provider: trace.TracerProvider | None, meter_provider: metrics.MeterProvider | None,
         record_values: bool, audit: AuditSink | None, parent: Guard | None,
+        memories: tuple[_provenance.Memory, ...], trusted: tuple[_provenance.Trusted, ...],
     ) -> None:
         self.manifest = manifest
         self.mode: Mode = mode
@@ -135,7 +146,14 @@ class Guard:
         self._chain = chain
         self._copier = Copier(chain)
         denials = Denials(chain, clock, enforced=mode == "enforce")
-        self._decider = Decider(chain, store, clock, denials)
+        # Provenance: this guard's results memory and trusted texts, then its ancestors'; link
+        # `d` of the chain checks against the memories and trusted texts from `d` up.
+        self._memories = memories
+        self._trusted = trusted
+        views = tuple(
+            _provenance.View(memories[d:], trusted[d:]) for d in range(len(chain.links))
+        )
+        self._decider = Decider(chain, store, clock, denials, views)
         self._instruments = Instruments(
             tracer_provider=tracer_provider, meter_provider=meter_provider,
             span_attributes=span_attributes(
@@ -335,6 +353,7 @@ class Guard:
                 self._settle_failed(decision, exc)
                 raise
             self._decider.take_refund(decision.call_id)
+            self.record_result(tool, result, call_id=decision.call_id)
             return result
 
     async def _aattempt(
@@ -362,6 +381,7 @@ class Guard:
                         await asyncio.to_thread(self._settle_failed, decision, exc)
                 raise
             self._decider.take_refund(decision.call_id)
+            self.record_result(tool, result, call_id=decision.call_id)
             return cast(T, result)
 
     def _settle_failed(self, decision: Decision, exc: BaseException) -> None:
@@ -390,6 +410,44 @@ class Guard:
         if decision.blocks:
             assert decision.denial is not None
             raise decision.denial.to_exception(guard=self)
+
+    # -- provenance ------------------------------------------------------------------------
+
+    def record_result(self, tool: str, result: Any, *, call_id: str | None = None) -> None:
+        """Remember what `tool` returned, for the provenance checks of this task and of every
+        ancestor's task (what a sub-agent read is untrusted for its parent too). `invoke`,
+        `ainvoke` and `wrap`ped tools record by themselves; an adapter that runs tools some other
+        way calls this with what the model will see. A result is untrusted unless the grant
+        says `results: trusted`. It is kept as text: a str as it is, a JSON value as canonical
+        JSON, anything else by `str()`; past the cap (`max_results_bytes`) it is kept up to the
+        cap and the provenance checks of the task deny from then on. Never raises: a result that
+        cannot be rendered marks the memory full (fail closed)."""
+        links = self._chain.links
+        try:
+            pieces = _provenance.render(result)
+            if not pieces:
+                return
+            text = "\x00".join(_provenance.normalise(p) for p in pieces)
+        except Exception:
+            for memory in self._memories:
+                memory.mark_full()
+            return
+        name = tool if isinstance(tool, str) else repr(tool)
+        ident = None if call_id is None else str(call_id)
+        for depth, memory in enumerate(self._memories):
+            granted = links[depth].tools.get(name) if depth < len(links) else None
+            memory.add(name, ident, granted is not None and granted.trusted_results, text)
+
+    def add_inputs(self, *texts: str) -> None:
+        """Add trusted content for this guard's task: the user's request, values the issuer
+        supplies (as `Guard(..., inputs=[...])` and the manifest's `inputs:` do). A value the user
+        typed is trusted even when it also occurs in an untrusted tool result."""
+        self._trusted[0].add(_inputs(texts))
+
+    @property
+    def results_full(self) -> bool:
+        """True once this task's recorded results passed their cap (provenance checks deny)."""
+        return any(memory.full for memory in self._memories)
 
     # -- wrapping a registry --------------------------------------------------------------
 
@@ -457,6 +515,8 @@ class Guard:
             store=self.store, clock=self.clock, mode=self.mode,
             tracer_provider=self.tracer_provider, meter_provider=self.meter_provider,
             record_values=self.record_values, audit=self.audit, parent=self,
+            memories=(_provenance.Memory(self._memories[0].max_bytes), *self._memories),
+            trusted=(_trusted(manifest, []), *self._trusted),
         )
         return guard
 
@@ -524,3 +584,24 @@ _RAISED_BY_TOOL = "_guardrail_raised_by_tool"
 def _raised_by_tool(exc: BaseException, guard: Guard) -> None:
     if isinstance(exc, DelegationDenied) and exc.guard is guard:
         setattr(exc, _RAISED_BY_TOOL, True)
+
+
+def _inputs(inputs: Iterable[str] | None) -> list[str]:
+    """Task inputs, checked: a list of strings (one str is an error, not a list of letters)."""
+    if inputs is None:
+        return []
+    if isinstance(inputs, str):
+        raise TypeError("inputs must be a list of strings, not one string")
+    out = list(inputs)
+    for item in out:
+        if not isinstance(item, str):
+            raise TypeError(f"inputs must be strings, not {type(item).__name__}")
+    return out
+
+
+def _trusted(manifest: Manifest, inputs: list[str]) -> _provenance.Trusted:
+    """What a guard trusts: every string its manifest says (the `inputs:` key included) and the
+    inputs it was given."""
+    data = manifest.model_dump(by_alias=True, exclude_unset=True, mode="json")
+    data.pop("signature", None)
+    return _provenance.Trusted([*_provenance.manifest_strings(data), *inputs])

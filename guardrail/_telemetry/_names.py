@@ -20,6 +20,8 @@ __all__ = [
     "DENIAL_CONSTRAINT",
     "DENIAL_DEPTH",
     "DENIAL_EVENT",
+    "DENIAL_FOUND_IN_CALL_ID",
+    "DENIAL_FOUND_IN_TOOL",
     "DENIAL_MESSAGE",
     "ERROR_TYPE",
     "EXECUTE_TOOL",
@@ -59,6 +61,9 @@ DENIAL_BUDGET_SCOPE = "guardrail.denial.budget.scope"
 DENIAL_BUDGET_LIMIT = "guardrail.denial.budget.limit"
 DENIAL_BUDGET_USED = "guardrail.denial.budget.used"
 DENIAL_DEPTH = "guardrail.denial.depth"
+# argument_untrusted: the tool (and its call) whose recorded result held the value; never the value.
+DENIAL_FOUND_IN_TOOL = "guardrail.denial.found_in.tool"
+DENIAL_FOUND_IN_CALL_ID = "guardrail.denial.found_in.call_id"
 DELEGATION_DEPTH = "guardrail.delegation.depth"
 DELEGATION_CHAIN = "guardrail.delegation.chain"
 DENIAL_EVENT = "guardrail.denial"

@@ -18,6 +18,8 @@ from ._names import (
     DENIAL_CONSTRAINT,
     DENIAL_DEPTH,
     DENIAL_EVENT,
+    DENIAL_FOUND_IN_CALL_ID,
+    DENIAL_FOUND_IN_TOOL,
     DENIAL_MESSAGE,
     ERROR_TYPE,
     GEN_AI_TOOL_CALL_ID,
@@ -54,6 +56,10 @@ def denial_attributes(decision: Decision) -> dict[str, Any]:
         attrs[DENIAL_BUDGET_SCOPE] = denial.budget.scope
         attrs[DENIAL_BUDGET_LIMIT] = denial.budget.limit
         attrs[DENIAL_BUDGET_USED] = denial.budget.used
+    if denial.found_in is not None:
+        attrs[DENIAL_FOUND_IN_TOOL] = denial.found_in.tool
+        if denial.found_in.call_id is not None:
+            attrs[DENIAL_FOUND_IN_CALL_ID] = denial.found_in.call_id
     return attrs
 
 
@@ -85,6 +91,9 @@ def annotate(span: Span, decision: Decision) -> None:
         event["budget.scope"] = denial.budget.scope
         event["budget.limit"] = denial.budget.limit
         event["budget.used"] = denial.budget.used
+    if denial.found_in is not None:
+        event["found_in.tool"] = denial.found_in.tool
+        event["found_in.call_id"] = denial.found_in.call_id or ""
     span.add_event(DENIAL_EVENT, event)
     if decision.enforced:
         span.set_attribute(ERROR_TYPE, denial.code.value)

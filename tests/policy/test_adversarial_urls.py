@@ -13,7 +13,7 @@ from guardrail.testing import task_id
 
 
 def _guard(args: dict[str, Any]) -> Guard:
-    manifest = {"task": task_id("adv"), "ttl": "5m", "tools": {"fetch": {"args": args}}}
+    manifest = {"task": task_id("adv"), "ttl": "1h", "tools": {"fetch": {"args": args}}}
     return Guard(manifest, store=MemoryStore())
 
 

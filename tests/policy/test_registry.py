@@ -109,7 +109,8 @@ def test_the_default_model_does_not_know_the_toy_kind() -> None:
 def test_the_default_registry_is_complete_and_consistent() -> None:
     keys = [kind.key for kind in REGISTRY]
     assert keys == ["equals", "one_of", "not_one_of", "type", "min", "max", "min_length",
-                    "max_length", "pattern", "starts_with", "path_within", "url", "each", "fields",
+                    "max_length", "pattern", "starts_with", "path_within", "url", "provenance",
+                    "from_results", "each", "fields",
                     "any_of", "not", "required"]
     assert [f.alias or name for name, f in Constraint.model_fields.items()] == keys
     schema = Manifest.json_schema()["$defs"]["ConstraintObject"]

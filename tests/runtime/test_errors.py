@@ -8,6 +8,7 @@ import pytest
 
 import guardrail
 from guardrail import (
+    ArgumentUntrusted,
     ArgumentViolation,
     AuditLogError,
     BudgetExhausted,
@@ -34,6 +35,7 @@ EXPECTED = {
     DenialCode.ARGUMENT_NOT_ALLOWED: ArgumentViolation,
     DenialCode.ARGUMENT_MISSING: ArgumentViolation,
     DenialCode.ARGUMENT_INVALID: ArgumentViolation,
+    DenialCode.ARGUMENT_UNTRUSTED: ArgumentUntrusted,
     DenialCode.CONDITION_FAILED: ConditionFailed,
     DenialCode.BUDGET_EXHAUSTED: BudgetExhausted,
     # The guard's own failures: the base class, no kind of call to name.
@@ -57,8 +59,8 @@ def test_one_tree_and_its_drawing() -> None:
     public = [getattr(guardrail, name) for name in guardrail.__all__]
     errors = [obj for obj in public if inspect.isclass(obj) and issubclass(obj, BaseException)]
     assert {cls.__name__ for cls in errors} == {
-        "ArgumentViolation", "AuditLogError", "AuthoringError", "BudgetExhausted", "ConditionFailed",
-        "DelegationDenied",
+        "ArgumentUntrusted", "ArgumentViolation", "AuditLogError", "AuthoringError",
+        "BudgetExhausted", "ConditionFailed", "DelegationDenied",
         "DelegationExpired", "DelegationRevoked", "GuardrailError", "ManifestError", "NotJson",
         "StoreUnavailable", "ToolNotAllowed",
     }
@@ -73,6 +75,7 @@ def test_one_tree_and_its_drawing() -> None:
     assert issubclass(ManifestError, ValueError) and issubclass(AuditLogError, OSError)
     assert issubclass(DelegationDenied, PermissionError)
     assert issubclass(ConditionFailed, ArgumentViolation)
+    assert issubclass(ArgumentUntrusted, ArgumentViolation)
     assert not issubclass(StoreUnavailable, DelegationDenied)
 
 
