@@ -13,6 +13,9 @@ from . import _stores, _telemetry
 from ._audit import AuditLog, AuditLogError
 from ._authoring import AuthoringError, Skeleton, Suggestion, skeleton_manifest, suggest_manifest
 from ._errors import (
+    ApprovalDenied,
+    ApprovalError,
+    ApprovalRequired,
     ArgumentUntrusted,
     ArgumentViolation,
     BudgetExhausted,
@@ -39,9 +42,18 @@ from ._manifest import (
     verify_manifest,
 )
 from ._narrowing import Finding, NarrowerReport, narrower
-from ._outcome import BudgetUse, Decision, Denial, DenialCode, FoundIn, Outcome
+from ._outcome import (
+    Approval,
+    ApprovalRequest,
+    BudgetUse,
+    Decision,
+    Denial,
+    DenialCode,
+    FoundIn,
+    Outcome,
+)
 from ._policy._normalize import normalize_arguments
-from ._runtime import AuditSink, Guard, Mode
+from ._runtime import Approver, AuditSink, Guard, Mode
 from ._signing._files import sign_file, verify_file, write_keypair
 from ._stores import (
     AsyncBudgetStore,
@@ -75,6 +87,12 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "Approval",
+    "ApprovalDenied",
+    "ApprovalError",
+    "ApprovalRequest",
+    "ApprovalRequired",
+    "Approver",
     "ArgumentUntrusted",
     "ArgumentViolation",
     "AsyncBudgetStore",

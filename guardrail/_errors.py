@@ -6,6 +6,8 @@
     +-- AuditLogError(OSError)             the decision log cannot be appended to
     +-- AuthoringError(ValueError)         `init`/`suggest` input a manifest cannot be written from
     +-- NotJson(ValueError)                arguments `normalize_arguments` cannot copy as JSON data
+    +-- ApprovalError(ValueError)          `Guard.approve`/`reject` of a request that cannot be
+    |                                      answered (unknown, answered before, used, expired)
     +-- DelegationDenied(PermissionError)  the guard denied a call; `denial` says why:
         +-- DelegationRevoked              revoked
         +-- DelegationExpired              expired, not_yet_valid
@@ -14,6 +16,8 @@
         |   +-- ArgumentUntrusted          argument_untrusted (copied from an untrusted tool result)
         |   +-- ConditionFailed            condition_failed (a grant's `when` was not true)
         +-- BudgetExhausted                budget_exhausted
+        +-- ApprovalRequired               approval_required (outcome `ask`); `request` is pending
+        +-- ApprovalDenied                 approval_denied, approval_expired
         (DelegationDenied itself)          store_unavailable, internal_error
 
 Every `DenialCode` maps to exactly one class (`_BY_CODE`; a test asserts the table is total).
@@ -36,7 +40,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._outcome import Denial
+    from ._outcome import ApprovalRequest, Denial
 
 
 class GuardrailError(Exception):
@@ -86,6 +90,15 @@ class AuthoringError(GuardrailError, ValueError):
     tool registry that is not one). The message names the problem and where it is."""
 
 
+class ApprovalError(GuardrailError, ValueError):
+    """An approval request that cannot be answered: `status` is `missing` (no such request, or
+    dropped after it expired), `decided` (answered before), `used` or `expired`."""
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class DelegationDenied(GuardrailError, PermissionError):
     """A call the delegation does not grant. `denial` says why.
 
@@ -123,6 +136,23 @@ class BudgetExhausted(DelegationDenied):
     """A call or sum budget would be exceeded."""
 
 
+class ApprovalRequired(DelegationDenied):
+    """The call needs a person's approval (the grant's `ask`). `request` is the pending
+    `ApprovalRequest`: approve it (`Guard.approve`, `guardrail approvals approve ID`) and retry
+    the identical call, or pass `approval=` to `authorize` / `invoke`."""
+
+    def __init__(
+        self, denial: Denial, *, guard: object | None = None, request: ApprovalRequest | None = None
+    ) -> None:
+        super().__init__(denial, guard=guard)
+        self.request = request
+
+
+class ApprovalDenied(DelegationDenied):
+    """A person (or the guard's approver) refused the call, or the approval given cannot be used
+    for it: for another call or task, used before, unknown, or expired (`approval_expired`)."""
+
+
 class DelegationExpired(DelegationDenied):
     """The delegation is outside its validity window (expired or not yet valid)."""
 
@@ -143,6 +173,9 @@ _BY_CODE: dict[str, type[DelegationDenied]] = {
     "argument_untrusted": ArgumentUntrusted,
     "condition_failed": ConditionFailed,
     "budget_exhausted": BudgetExhausted,
+    "approval_required": ApprovalRequired,
+    "approval_denied": ApprovalDenied,
+    "approval_expired": ApprovalDenied,
     # The guard could not decide (store down, checker or audit log failed): no kind of call to
     # name, so the base class.
     "store_unavailable": DelegationDenied,
@@ -150,7 +183,13 @@ _BY_CODE: dict[str, type[DelegationDenied]] = {
 }
 
 
-def exception_for(denial: Denial, *, guard: object | None = None) -> DelegationDenied:
-    """The `DelegationDenied` subclass for a denial's code (see the table above)."""
+def exception_for(
+    denial: Denial, *, guard: object | None = None, request: ApprovalRequest | None = None
+) -> DelegationDenied:
+    """The `DelegationDenied` subclass for a denial's code (see the table above); `request`: the
+    pending request an `ApprovalRequired` carries."""
     # A code missing from the table (a future one) still raises, as the base class.
-    return _BY_CODE.get(denial.code, DelegationDenied)(denial, guard=guard)
+    cls = _BY_CODE.get(denial.code, DelegationDenied)
+    if cls is ApprovalRequired:
+        return ApprovalRequired(denial, guard=guard, request=request)
+    return cls(denial, guard=guard)

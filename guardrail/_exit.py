@@ -29,10 +29,11 @@ class ExitCode(IntEnum):
 _MEANING: dict[ExitCode, str] = {
     ExitCode.OK: "success: valid, allowed, verified, narrower, intact, done",
     ExitCode.FAILED: "the answer is no: an invalid manifest (validate), not verified (verify), not "
-    "narrower (narrower), a broken chain (audit verify), a demo that did not hold",
+    "narrower (narrower), a broken chain (audit verify), a demo that did not hold, an approval "
+    "request that cannot be answered (approvals: unknown, answered or used before, expired)",
     ExitCode.USAGE: "no answer: a bad command line, an input that cannot be read or used (a "
     "manifest, key file, template parameter, trace), or a missing extra",
-    ExitCode.DENIED: "check: the call would be denied",
+    ExitCode.DENIED: "check: the call would be denied, or would ask a person (ask)",
     ExitCode.UNPROVABLE: "narrower: some parts could not be proven either way",
     ExitCode.UNAVAILABLE: "a store, trace endpoint or MCP upstream could not be reached or started",
     ExitCode.BROKEN_PIPE: "the reader of the output went away (`guardrail schema | head`); "

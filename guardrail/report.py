@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Record", "from_spans", "load", "to_dataframe", "to_html"]
 
-_OUTCOMES = ("allow", "deny", "shadow_deny")
+_OUTCOMES = ("allow", "deny", "ask", "shadow_deny", "shadow_ask")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,8 @@ class Record:
         principal: who held the authority.
         tool: the tool called.
         call_id: the guard's call id (the framework's tool call id where there is one).
-        decision: ``allow``, ``deny`` or ``shadow_deny``.
+        decision: ``allow``, ``deny``, ``ask`` (put to a person, not run), ``shadow_deny`` or
+            ``shadow_ask``.
         code: the denial code (``argument_invalid``, ``budget_exhausted``, ...), None if allowed.
         argument: the argument path that failed, if any.
         constraint: the constraint that failed, as written (``max: 50``), if any.
@@ -66,6 +67,10 @@ class Record:
         trace_id: the OpenTelemetry trace id, if recorded.
         span_id: the OpenTelemetry span id, if recorded.
         source: ``span`` or ``audit``: what the record was read from.
+        approval_id: for a call that asked, its approval request's id.
+        approval: what became of that request: ``approved``, ``rejected``, ``pending`` or
+            ``expired``.
+        approved_by: who answered it, when recorded.
     """
 
     time: datetime | None
@@ -89,6 +94,9 @@ class Record:
     trace_id: str | None
     span_id: str | None
     source: str
+    approval_id: str | None = None
+    approval: str | None = None
+    approved_by: str | None = None
 
     @property
     def denied(self) -> bool:
@@ -162,6 +170,9 @@ def _from_span(obj: Mapping[str, Any]) -> Record | None:
         trace_id=_text(obj.get("trace_id")),
         span_id=_text(obj.get("span_id")),
         source="span",
+        approval_id=_text(attrs.get(tel.APPROVAL_ID)),
+        approval=_text(attrs.get(tel.APPROVAL_OUTCOME)),
+        approved_by=_text(attrs.get(tel.APPROVAL_BY)),
     )
 
 
@@ -173,6 +184,8 @@ def _from_audit(obj: Mapping[str, Any]) -> Record | None:
     denial: Mapping[str, Any] = raw if isinstance(raw, Mapping) and decision != "allow" else {}
     raw_budget = denial.get("budget")
     budget: Mapping[str, Any] = raw_budget if isinstance(raw_budget, Mapping) else {}
+    raw_approval = obj.get("approval")
+    approval: Mapping[str, Any] = raw_approval if isinstance(raw_approval, Mapping) else {}
     return Record(
         time=_time(None, obj.get("time")),
         task=_text(obj.get("task")) or _text(denial.get("task")) or "",
@@ -195,6 +208,9 @@ def _from_audit(obj: Mapping[str, Any]) -> Record | None:
         trace_id=_text(obj.get("trace_id")),
         span_id=_text(obj.get("span_id")),
         source="audit",
+        approval_id=_text(approval.get("id")),
+        approval=_text(approval.get("outcome")),
+        approved_by=_text(approval.get("by")),
     )
 
 

@@ -3,7 +3,10 @@ before (the format is in ``_chain``; reading and `verify` in ``_reader``).
 
     guard = Guard(manifest, audit=AuditLog("decisions.jsonl"))
 
-Every decision (allow, deny, shadow_deny) is appended as one line before the tool runs.
+Every decision (allow, deny, ask, shadow_deny, shadow_ask) is appended as one line before the tool
+runs. A call that asked carries ``approval``: the request id, what became of it (``approved``,
+``rejected``, ``pending``, ``expired``), who answered and why, and the rule that asked; so a call
+approved by a person is two lines, the ``ask`` and the ``allow`` naming who approved it.
 
 Rotation. With ``max_bytes``, a live file that would grow beyond it is renamed ``PATH.000001``,
 ``PATH.000002``, ... (increasing numbers are newer) and a new ``PATH`` is started whose first line
@@ -45,6 +48,7 @@ from opentelemetry import trace
 
 from .._errors import AuditLogError
 from .._telemetry._redact import redact
+from .._telemetry._spans import approval_outcome
 from ._chain import FORMAT_VERSION, GENESIS, open_line, rotated_files, rotation_number, seal
 
 if TYPE_CHECKING:
@@ -187,6 +191,17 @@ class AuditLog:
             "pid": os.getpid(),
             "denial": denial.model_dump(mode="json") if denial is not None else None,
         }
+        outcome = approval_outcome(decision)
+        if outcome is not None:
+            request, answer = decision.approval, decision.resolution
+            entry["approval"] = {
+                "id": request.id if request is not None else denial.approval_id if denial else None,
+                "outcome": outcome,
+                "reason": request.reason if request is not None else None,
+                "by": answer.by if answer is not None else None,
+                "note": answer.reason if answer is not None else None,
+                "expires_at": request.expires_at.isoformat() if request is not None else None,
+            }
         if args is not None:
             entry["args"] = redact(args)
         self.append(entry)

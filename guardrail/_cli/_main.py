@@ -18,14 +18,14 @@ from typing import Any
 
 from .._errors import GuardrailError, ManifestError, StoreUnavailable
 from .._exit import ExitCode, exit_code_table
-from . import _authoring, _demo, _integrity, _manifests, _stores, _telemetry
+from . import _approvals, _authoring, _demo, _integrity, _manifests, _stores, _telemetry
 from ._common import CommandError, one_line, problems_text
 
 __all__ = ["PLUGIN_GROUP", "build_parser", "main"]
 
 PLUGIN_GROUP = "guardrail.cli"
 
-_COMMANDS = (_manifests, _demo, _integrity, _telemetry, _stores, _authoring)
+_COMMANDS = (_manifests, _demo, _integrity, _telemetry, _stores, _approvals, _authoring)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

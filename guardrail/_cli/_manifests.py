@@ -113,16 +113,24 @@ def _cmd_check(ns: argparse.Namespace) -> int:
         raise CommandError(f"--store: store unavailable: {one_line(exc)}",
                            ExitCode.UNAVAILABLE) from None
     if ns.json:
-        body: dict[str, Any] = {"allowed": decision.allowed, "tool": ns.tool,
-                                "task": manifest.task, "manifest_digest": manifest.digest}
+        body: dict[str, Any] = {"allowed": decision.allowed, "outcome": decision.outcome,
+                                "tool": ns.tool, "task": manifest.task,
+                                "manifest_digest": manifest.digest}
         if decision.denial is not None:
             body["denial"] = decision.denial.model_dump(mode="json")
+        if decision.approval is not None:
+            body["ask"] = decision.approval.reason
         print(json.dumps(body, indent=2))
     elif decision.denial is None:
         print(f"ALLOW {ns.tool}: granted by task {manifest.task!r} "
               f"(manifest {manifest.digest[:19]}...)")
         for line in _budget_lines(guard, manifest, ns.tool, args):
             print(line)
+    elif decision.approval is not None and decision.outcome == "ask":
+        d = decision.denial
+        print(f"ASK {ns.tool}: {d.code.value} (a person approves the call)")
+        print(f"  {d.message}")
+        print(f"  reason:     ask: {decision.approval.reason}")
     else:
         d = decision.denial
         print(f"DENY {ns.tool}: {d.code.value}")
@@ -174,7 +182,7 @@ def register(sub: Any) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="manifest files (YAML or JSON)")
     p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser("check", help="explain the decision for one call (exit 0 allow, 3 deny)")
+    p = sub.add_parser("check", help="explain the decision for one call (exit 0 allow, 3 deny or ask)")
     p.add_argument("file", metavar="FILE", help="the manifest (YAML or JSON)")
     p.add_argument("tool", metavar="TOOL", help="the tool the call is for")
     p.add_argument("--args", metavar="JSON", help="the call's arguments as a JSON object")

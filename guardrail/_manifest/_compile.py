@@ -63,12 +63,18 @@ def compile_manifest(manifest: _Manifest) -> CompiledManifest:
             ]
         condition = compile_condition(grant.when) if grant.when is not None else None
         provenance = any(next(c.contextual(), None) is not None for c in grant.args.values())
+        asks = tuple(
+            None if rule == "true" and grant.ask is True else compile_condition(rule)
+            for rule in grant.ask_rules
+        )
+        reads_results = any(uses_provenance(rule) for rule in [grant.when or "", *grant.ask_rules])
         tools[name] = CompiledTool(
             name, ArgsRule(rules, grant.allow_other_args), tuple(calls), tuple(sums), condition,
             tuple(special), grant.refund_on_error,
             provenance=provenance,
-            contextual=grant.when is not None and uses_provenance(grant.when),
+            contextual=reads_results,
             trusted_results=grant.results == "trusted",
+            asks=asks,
         )
     return CompiledManifest(
         task=manifest.task,

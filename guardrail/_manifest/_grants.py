@@ -153,6 +153,9 @@ class RetrySpec(Strict):
         return False
 
 
+_Expression = Annotated[str, Field(min_length=1, max_length=MAX_SOURCE)]
+
+
 class ToolGrant(Strict):
     """One granted tool: its argument constraints, its condition, its budget and its retries."""
 
@@ -162,6 +165,12 @@ class ToolGrant(Strict):
         default=None,
         description="A CEL expression over args, tool, task, principal and now that must be "
         "true for the call to be allowed (needs the 'cel' extra).",
+    )
+    ask: StrictBool | _Expression | Annotated[list[_Expression], Field(min_length=1)] | None = Field(
+        default=None,
+        description="When a person approves the call: true (every call), a CEL expression over "
+        "the same variables as `when`, or a list of them (any true asks; an expression that "
+        "evaluates to an error asks too). Needs the 'cel' extra for expressions.",
     )
     budget: Budget | None = None
     retry: RetrySpec | None = None
@@ -174,6 +183,31 @@ class ToolGrant(Strict):
         description="Whether what the tool returns is trusted content for provenance checks "
         "(default: untrusted).",
     )
+
+    @field_validator("ask")
+    @classmethod
+    def _ask(cls, value: bool | str | list[str] | None) -> bool | str | list[str] | None:
+        if isinstance(value, list):
+            for i, source in enumerate(value):
+                try:
+                    compile_condition(source)
+                except ConditionError as exc:
+                    raise ValueError(f"item {i}: {exc}") from None
+        elif isinstance(value, str):
+            try:
+                compile_condition(value)
+            except ConditionError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def ask_rules(self) -> list[str]:
+        """The ask rules as written, one per item: `true`, or a CEL expression."""
+        if self.ask is None or self.ask is False:
+            return []
+        if self.ask is True:
+            return ["true"]
+        return [self.ask] if isinstance(self.ask, str) else list(self.ask)
 
     @field_validator("when")
     @classmethod

@@ -20,7 +20,7 @@ How a parameter is inserted into a constraint's value is its kind's `template` s
 `guardrail._policy._kind`): inside a `pattern` it matches itself literally (its punctuation is
 escaped); inside a `path_within` root or a URL `path_prefix` it cannot hold a `.` or `..` segment
 nor be empty (or only `/`), and inside a URL host it cannot hold `*`. `${task}` is the task id.
-A `when` condition cannot hold a parameter at all: inserted into CEL source, a value could rewrite
+A `when` or `ask` condition cannot hold a parameter at all: inserted into CEL source, a value could rewrite
 the expression. The template's own `task` key, if any, must be `${task}`: the task is given per
 instance.
 
@@ -268,7 +268,9 @@ class _Renderer:
     def string(self, text: str, path: DataPath, ctx: _Context) -> Any:
         if ctx == "condition" and _TOKEN.search(text.replace("$${", "")):
             # Text inserted into CEL source could rewrite the expression (`x' || true || '`).
-            self._problem(path, "a `when` condition cannot hold a parameter (it would be "
+            key = next((str(p) for p in reversed(path) if p in ("when", "ask")), "when")
+            article = "an" if key == "ask" else "a"
+            self._problem(path, f"{article} `{key}` condition cannot hold a parameter (it would be "
                                 "inserted into the expression's source): constrain the argument "
                                 "with the parameter under `args` instead")
             return text
@@ -359,7 +361,7 @@ def _child_context(ctx: _Context, key: Any) -> _Context:
     if ctx == "manifest":
         return "tools" if key == "tools" else "text"
     if ctx == "grant":
-        return "args" if key == "args" else "condition" if key == "when" else "text"
+        return "args" if key == "args" else "condition" if key in ("when", "ask") else "text"
     if ctx == "constraint":
         kind = REGISTRY.get(key)
         return kind.template if kind is not None else "text"

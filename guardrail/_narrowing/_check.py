@@ -18,6 +18,10 @@ is one of:
 Conditions (`when`): a parent's condition is proven only when the child's repeats each of its
 `&&` clauses; otherwise `unprovable` (it still binds at run time, as every link does).
 
+Approvals (`ask`): a parent's ask rules apply to its children at run time (any link asking
+asks), so a child that drops one does not widen anything: the call still asks. It is reported as
+a `note` (the child's manifest does not show it), never as `wider`.
+
 Budgets: every parent budget must be matched by the child's own budgets (the most calls, or the
 largest sum, the child allows over the tools the parent's budget counts). Expiry: the child must
 end no later than the parent, and start no earlier. The verdict is `narrower` (exit 0), `not
@@ -135,6 +139,25 @@ class _Check:
             else:
                 self.add("wider", where, item.check, item.detail, {"tool": tool, "args": call})
         self.condition(tool)
+        self.asks(tool)
+
+    def asks(self, tool: str) -> None:
+        """Each of the parent's ask rules: repeated by the child (or the child asks every call),
+        else a note that it still applies."""
+        child = self.child.grant(tool)
+        parent = self.parent.grant(tool)
+        assert child is not None and parent is not None
+        mine = child.ask_rules
+        for rule in parent.ask_rules:
+            check = f"ask: {rule}"
+            where = f"tools.{tool}.ask"
+            if rule in mine or "true" in mine:
+                how = "repeats the rule" if rule in mine else "asks on every call"
+                self.add("ok", where, check, f"the child asks too (it {how})")
+            else:
+                self.add("note", where, check,
+                         "the child drops the parent's ask rule; the call still asks when it is "
+                         "true, since a parent's ask rules apply to its children at run time")
 
     def condition(self, tool: str) -> None:
         """The parent's `when` must follow from the child's (proven only syntactically)."""

@@ -1,7 +1,8 @@
 """The narrowing report: one `Finding` per comparison, gathered in a `NarrowerReport` with a verdict.
 
 The verdict is `narrower` (exit 0), `not narrower` (exit 1, when anything is wider) or `unprovable`
-(exit 4): the numbers of the CLI's one `ExitCode` table.
+(exit 4): the numbers of the CLI's one `ExitCode` table. A `note` says something the verdict does
+not depend on (a child that drops a parent's `ask` still asks).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from .._text import short
 
 __all__ = ["NO_VALUE", "Finding", "NarrowerReport", "NoValue", "Status", "json_text"]
 
-Status = Literal["ok", "wider", "unprovable"]
+Status = Literal["ok", "wider", "unprovable", "note"]
 Verdict = Literal["narrower", "not_narrower", "unprovable"]
 
 
@@ -95,7 +96,9 @@ class NarrowerReport:
             "verdict": self.verdict,
             "child_task": self.child_task,
             "parent_task": self.parent_task,
-            "findings": [f.to_dict() for f in self.problems() + self.by_status("ok")],
+            "findings": [
+                f.to_dict() for f in self.problems() + self.by_status("note") + self.by_status("ok")
+            ],
         }
 
     def format(self, *, child_name: str = "child", parent_name: str = "parent",
@@ -107,7 +110,7 @@ class NarrowerReport:
                           f"{parent_name} (nothing wider was found)",
         }[self.verdict]
         lines = [head]
-        shown = self.problems() + (self.by_status("ok") if show_ok else [])
+        shown = self.problems() + self.by_status("note") + (self.by_status("ok") if show_ok else [])
         for f in shown:
             lines.append(f"  {f.status:<11} {f.where}" + (f"  [{f.check}]" if f.check else ""))
             if f.detail:

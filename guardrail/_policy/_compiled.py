@@ -13,9 +13,9 @@ __all__ = ["BudgetRule", "CompiledManifest", "CompiledTool", "budget_scopes", "s
 
 
 class CompiledTool:
-    __slots__ = ("args", "budget_args", "budgeted", "call_scopes", "condition", "contextual",
-                 "direct", "features", "name", "provenance", "refund_on_error", "rules",
-                 "sum_scopes", "trusted_results")
+    __slots__ = ("args", "asks", "budget_args", "budgeted", "call_scopes", "condition",
+                 "contextual", "direct", "features", "name", "provenance", "refund_on_error",
+                 "rules", "sum_scopes", "trusted_results")
 
     def __init__(
         self,
@@ -30,6 +30,7 @@ class CompiledTool:
         provenance: bool = False,
         contextual: bool = False,
         trusted_results: bool = False,
+        asks: tuple[Condition | None, ...] = (),
     ) -> None:
         self.name = name
         self.args = args
@@ -50,14 +51,18 @@ class CompiledTool:
             + ["distinct"] * any(r.kind == "distinct" for r in rules)
         )
         # Provenance: `provenance` when an argument's constraints use a contextual kind
-        # (`provenance`, `from_results`); `contextual` when they or the condition read the task's
-        # recorded results; `trusted_results` when the grant says `results: trusted`.
+        # (`provenance`, `from_results`); `contextual` when they, the condition or an ask rule
+        # read the task's recorded results; `trusted_results` when the grant says
+        # `results: trusted`.
         self.provenance = provenance
         self.contextual = contextual or provenance
         self.trusted_results = trusted_results
+        # The grant's `ask` rules in order: a compiled expression, or None for `ask: true`.
+        self.asks = asks
         # Decided by the argument test alone (the decider's fast path): no budget, no condition,
-        # nothing that reads the task's results.
-        self.direct = not self.budgeted and condition is None and not self.contextual
+        # no approval, nothing that reads the task's results.
+        self.direct = (not self.budgeted and condition is None and not self.contextual
+                       and not asks)
 
 
 class CompiledManifest:

@@ -120,6 +120,14 @@ class Condition:
         except Exception:
             return False
 
+    def is_false(self, data: Mapping[str, Any]) -> bool:
+        """True only when the expression evaluates to the boolean `false` (an `ask` rule that
+        does not ask: anything else, an error included, asks)."""
+        try:
+            return self._program.eval(data=data).value() is False
+        except Exception:
+            return False
+
     def __repr__(self) -> str:
         return f"Condition({self.source!r})"
 

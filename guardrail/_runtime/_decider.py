@@ -1,7 +1,9 @@
 """The decision engine: one call in, one `Decision` out.
 
-Pure apart from the store it is given (revocation, budget use, the atomic charge) and the clock.
-Checks run in the order of DESIGN.md ("Decisions and denials"); the first failure is the denial.
+Pure apart from the store it is given (revocation, budget use, the atomic charge, approvals) and
+the clock. Checks run in the order of DESIGN.md ("Decisions and denials"); the first failure is
+the denial. A call that passes them all but that an `ask` rule sends to a person takes the
+approval steps (`_approvals`): the budget peek, the person's answer, then the charge.
 A fast path takes the common case straight through (one manifest, in its window, a granted tool
 without budget or condition, arguments that pass, not revoked); anything else takes the full path,
 which also explains. Whatever goes wrong while deciding denies: `StoreUnavailable` as
@@ -23,14 +25,16 @@ from typing import Any, NamedTuple, cast
 
 from .. import _provenance
 from .._errors import ManifestError, StoreUnavailable
-from .._outcome import Decision, DenialCode
+from .._outcome import ApprovalRequest, Decision, DenialCode
 from .._policy import Violation, is_finite_number, written
 from .._policy._budgets import ABSENT, per_scope, value_digest
 from .._policy._compiled import CompiledManifest, CompiledTool
 from .._policy._conditions import call_data
 from .._stores import BudgetStore, Charge
+from .._stores._approvals import Taken
 from .._stores._async import AsyncBudgetStore
 from .._stores._protocol import Overrun, Revoked, refunder, settler, unsupported
+from ._approvals import Approvals, Asked, Commit, StoreOp, TakeOp, cel_error, offered, taken_next
 from ._arguments import Unreadable
 from ._chain import Chain
 from ._denials import Denials
@@ -47,6 +51,10 @@ _charged: contextvars.ContextVar[tuple[Decider, str, list[Charge]] | None] = con
 )
 
 
+# One step of a call that asks: a store operation to run next, or the decision.
+Step = Decision | TakeOp | StoreOp | Commit
+
+
 class _Unsettled(NamedTuple):
     """A decision the manifests give, which stands unless the store says the chain is revoked."""
 
@@ -56,15 +64,21 @@ class _Unsettled(NamedTuple):
 class Decider:
     """Decides calls against a `Chain`, charging its budgets in `store` when asked to."""
 
-    __slots__ = ("_allow_cache", "_chain", "_clock", "_contextual", "_denials", "_fast", "_mark",
-                 "_own", "_refund", "_refund_tools", "_refundable", "_revoked", "_settle", "_store",
-                 "_tasks", "_unsupported", "_views")
+    __slots__ = ("_allow_cache", "_approvals", "_asking", "_chain", "_clock", "_contextual",
+                 "_denials", "_enforced", "_fast", "_mark", "_own", "_refund", "_refund_tools",
+                 "_refundable", "_revoked", "_settle", "_store", "_tasks", "_unsupported", "_views")
 
     def __init__(
         self, chain: Chain, store: BudgetStore, clock: Callable[[], float], denials: Denials,
-        views: tuple[_provenance.View, ...] = (),
+        approvals: Approvals, views: tuple[_provenance.View, ...] = (), *, enforced: bool = True,
     ) -> None:
         self._chain = chain
+        self._approvals = approvals
+        self._enforced = enforced
+        # The tools some link has an ask rule for: the others never look.
+        self._asking = frozenset(
+            name for link in chain.links for name, t in link.tools.items() if t.asks
+        )
         self._store = store
         self._clock = clock
         self._denials = denials
@@ -119,12 +133,41 @@ class Decider:
                 return planned
             if type(planned) is _Unsettled:
                 return self.unless_revoked(self._revoked(self._tasks), planned.decision)
-            assert isinstance(planned, list)
             chain = self._chain
+            if type(planned) is Asked:
+                return self._ask(planned, tool, args, call_id, charge)
+            assert isinstance(planned, list)
             settled = self._settle(chain.tasks, planned, expires_at=chain.expires_ts, commit=charge)
             return self.settled(settled, planned, tool, call_id, charge)
         except Exception as exc:
             return self.failed(exc, tool, call_id)
+
+    def _ask(
+        self, asked: Asked, tool: str, args: object, call_id: str | None, charge: bool
+    ) -> Decision:
+        """The approval steps with the synchronous store (see `asking`)."""
+        chain, book = self._chain, self._approvals.book
+        peek = self._settle(chain.tasks, asked.charges, expires_at=chain.expires_ts, commit=False)
+        step: Step = self.asking(peek, asked, tool, args, call_id, charge)
+        while True:
+            if type(step) is TakeOp:
+                request = step.request
+                taken = book.take_approval(
+                    request.task, request.tool, request.args_digest,
+                    request_id=step.request_id, grant=step.grant, now=self._clock(),
+                )
+                step = self.took(taken, step, asked, call_id)
+            elif type(step) is StoreOp:
+                stored = book.request_approval(step.request, now=self._clock())
+                step = self.stored(stored, step, asked, call_id)
+            elif type(step) is Commit:
+                settled = self._settle(
+                    chain.tasks, asked.charges, expires_at=chain.expires_ts, commit=charge
+                )
+                return self.committed(settled, step, tool, call_id, charge)
+            else:
+                assert type(step) is Decision
+                return step
 
     async def adecide(
         self, store: AsyncBudgetStore, tool: Any, args: object, call_id: str | None, charge: bool
@@ -139,14 +182,54 @@ class Decider:
                 return planned
             if type(planned) is _Unsettled:
                 return self.unless_revoked(await store.arevoked(self._tasks), planned.decision)
-            assert isinstance(planned, list)
             chain = self._chain
+            if type(planned) is Asked:
+                return await self._aask(store, planned, tool, args, call_id, charge)
+            assert isinstance(planned, list)
             settled = await store.asettle(
                 chain.tasks, planned, expires_at=chain.expires_ts, commit=charge
             )
             return self.settled(settled, planned, tool, call_id, charge)
         except Exception as exc:
             return self.failed(exc, tool, call_id)
+
+    async def _aask(
+        self, store: AsyncBudgetStore, asked: Asked, tool: str, args: object,
+        call_id: str | None, charge: bool,
+    ) -> Decision:
+        """`_ask` with the store's native async methods (its approval twins when it has them)."""
+        chain, book = self._chain, self._approvals.book
+        atake = getattr(book, "atake_approval", None)
+        arequest = getattr(book, "arequest_approval", None)
+        peek = await store.asettle(chain.tasks, asked.charges, expires_at=chain.expires_ts, commit=False)
+        step: Step = self.asking(peek, asked, tool, args, call_id, charge)
+        while True:
+            if type(step) is TakeOp:
+                request = step.request
+                key = (request.task, request.tool, request.args_digest)
+                if atake is not None:
+                    taken: Taken = await atake(
+                        *key, request_id=step.request_id, grant=step.grant, now=self._clock()
+                    )
+                else:
+                    taken = book.take_approval(
+                        *key, request_id=step.request_id, grant=step.grant, now=self._clock()
+                    )
+                step = self.took(taken, step, asked, call_id)
+            elif type(step) is StoreOp:
+                if arequest is not None:
+                    stored: ApprovalRequest = await arequest(step.request, now=self._clock())
+                else:
+                    stored = book.request_approval(step.request, now=self._clock())
+                step = self.stored(stored, step, asked, call_id)
+            elif type(step) is Commit:
+                settled = await store.asettle(
+                    chain.tasks, asked.charges, expires_at=chain.expires_ts, commit=charge
+                )
+                return self.committed(settled, step, tool, call_id, charge)
+            else:
+                assert type(step) is Decision
+                return step
 
     # -- the steps both paths share -------------------------------------------------------
 
@@ -182,10 +265,13 @@ class Decider:
                 return Decision(True, tool, call_id)
         return None
 
-    def plan(self, tool: Any, args: object, call_id: str | None) -> Decision | _Unsettled | list[Charge]:
+    def plan(
+        self, tool: Any, args: object, call_id: str | None
+    ) -> Decision | _Unsettled | Asked | list[Charge]:
         """What the manifests alone say: a final decision (revoked in this process), a decision
         that stands unless the store says the chain is revoked (`_Unsettled`: a denial, or an
-        allow that charges nothing), or the charges to settle with the store."""
+        allow that charges nothing), a call a person must approve (`Asked`), or the charges to
+        settle with the store."""
         chain, denials = self._chain, self._denials
         now = self._clock()
         reason = chain.revocation(None)  # revoked in this process: no need to ask the store
@@ -197,6 +283,11 @@ class Decider:
                 denial = self._local_denial(tool, args, call_id, now, charges)
         else:
             denial = self._local_denial(tool, args, call_id, now, charges)
+        if denial is None and tool in self._asking:
+            view = self._view if tool in self._contextual else None
+            asked = self._approvals.asks(tool, cast(Mapping[str, Any], args or {}), now, view)
+            if asked is not None:
+                return Asked(charges, *asked)
         if denial is not None or not charges:
             # revocation outranks every other denial: one read of the store says
             return _Unsettled(denial if denial is not None else Decision(True, tool, call_id))
@@ -221,6 +312,72 @@ class Decider:
         if type(settled) is Revoked:
             return self._denials.revoked(settled.reason, tool, call_id)
         return self._denials.exhausted(settled, tool, call_id)  # type: ignore[arg-type]
+
+    # -- the approval steps both paths share ----------------------------------------------------
+
+    def asking(
+        self, peek: Revoked | Overrun | None, asked: Asked, tool: str, args: object,
+        call_id: str | None, charge: bool,
+    ) -> Step:
+        """After the budget peek: a call that cannot run is never put to a person; shadow mode
+        never asks (it charges, and reports `shadow_ask`); a dry run (`check`) reports the ask
+        and stores nothing; otherwise take what the call brings, or the identical call's
+        stored answer."""
+        if peek is not None:
+            return self.settled(peek, asked.charges, tool, call_id, False)
+        approvals = self._approvals
+        request = approvals.request(asked, tool, cast(Mapping[str, Any], args or {}), self._clock())
+        if not self._enforced:
+            return Commit(asked, request, None)
+        if not charge:
+            return self._denials.asking(
+                request, asked.depth, cel_error(asked.value), approvals.shared, call_id,
+                stored=False,
+            )
+        return approvals.first(request, offered.get())
+
+    def took(self, taken: Taken, op: TakeOp, asked: Asked, call_id: str | None) -> Step:
+        status, denials = taken.status, self._denials
+        if status == "approved":
+            return Commit(asked, taken.request, taken.approval)
+        if status == "rejected":
+            assert taken.request is not None and taken.approval is not None
+            return denials.refused(taken.request, taken.approval, asked.depth, call_id)
+        if status == "pending":
+            assert taken.request is not None
+            return denials.asking(
+                taken.request, asked.depth, cel_error(asked.value), self._approvals.shared, call_id
+            )
+        following = taken_next(taken, op)
+        if following is not None:
+            return following
+        assert op.request_id is not None
+        return denials.unusable(status, op.request_id, taken.request, op.request, call_id)
+
+    def stored(
+        self, stored: ApprovalRequest, op: StoreOp, asked: Asked, call_id: str | None
+    ) -> Step:
+        if op.then_grant is not None:  # `approval=True`: answered at once
+            return TakeOp(stored, stored.id, op.then_grant)
+        return self._denials.asking(
+            stored, asked.depth, cel_error(asked.value), self._approvals.shared, call_id
+        )
+
+    def committed(
+        self, settled: Revoked | Overrun | None, commit: Commit, tool: str, call_id: str | None,
+        charge: bool,
+    ) -> Decision:
+        """The decision once an approved (or shadow) call has been charged."""
+        decision = self.settled(settled, commit.asked.charges, tool, call_id, charge)
+        if not decision.allowed:
+            return decision
+        if not self._enforced:  # shadow: the call runs, reported as the ask it would have been
+            assert commit.request is not None
+            return self._denials.asking(
+                commit.request, commit.asked.depth, cel_error(commit.asked.value), True, call_id,
+                stored=False,
+            )
+        return Decision(True, tool, call_id, approval=commit.request, resolution=commit.approval)
 
     def _local_denial(
         self, tool: Any, args: object, call_id: str | None, now: float, charges: list[Charge]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .. import _provenance
-from .._outcome import BudgetUse, Decision, Denial, DenialCode, FoundIn
+from .._outcome import Approval, ApprovalRequest, BudgetUse, Decision, Denial, DenialCode, FoundIn
 from .._policy import Violation
 from .._policy._budgets import duration_text
 from .._policy._compiled import CompiledManifest
@@ -42,6 +42,9 @@ class Denials:
         budget: BudgetUse | None = None,
         found_in: FoundIn | None = None,
         depth: int = 0,
+        approval: ApprovalRequest | None = None,
+        resolution: Approval | None = None,
+        approval_id: str | None = None,
     ) -> Decision:
         links = self._chain.links
         link = links[min(depth, len(links) - 1)]
@@ -59,8 +62,12 @@ class Denials:
             call_id=call_id if call_id is None else str(call_id),  # an int id must not crash
             depth=depth,
             at=self._now(),
+            approval_id=approval_id if approval is None else approval.id,
         )
-        return Decision(False, denial.tool or "", call_id, denial, enforced=self._enforced)
+        return Decision(
+            False, denial.tool or "", call_id, denial, enforced=self._enforced,
+            approval=approval, resolution=resolution,
+        )
 
     def _now(self) -> datetime:
         # The guard's clock, so that a denial's `at` agrees with the window it was judged in.
@@ -206,6 +213,75 @@ class Denials:
             DenialCode.BUDGET_EXHAUSTED, message, tool, call_id,
             budget=BudgetUse(scope=charge.scope, limit=charge.limit, used=used),
             depth=self._chain.depth_of(charge.task),
+        )
+
+    # -- approvals (`ask`) ------------------------------------------------------------------------
+
+    def asking(
+        self, request: ApprovalRequest, depth: int, error: str | None, shared: bool,
+        call_id: str | None, *, stored: bool = True,
+    ) -> Decision:
+        """`approval_required`: the call waits for a person (outcome `ask`)."""
+        why = f" (it evaluated to an error, {error})" if error is not None else ""
+        if stored:
+            where = f"request {request.id} is pending until {iso(request.expires_ts)}"
+        elif self._enforced:
+            where = "nothing was stored (a dry-run check)"
+        else:
+            where = "shadow mode: the call runs without asking"
+        alone = "" if shared or not stored else (
+            " The store keeps no approval requests: it can be approved in this process only "
+            "(Guard.approve, approval=), or give the guard an approver."
+        )
+        return self.deny(
+            DenialCode.APPROVAL_REQUIRED,
+            f"Tool {request.tool!r} needs a person's approval: ask: "
+            f"{short(request.reason, 300)}{why}; {where}.{alone}",
+            request.tool, call_id, constraint=f"ask: {request.reason}", depth=depth,
+            approval=request,
+        )
+
+    def refused(
+        self, request: ApprovalRequest, approval: Approval, depth: int, call_id: str | None
+    ) -> Decision:
+        """`approval_denied`: a person (or the approver) said no."""
+        by = f" by {short(approval.by, 100)}" if approval.by else ""
+        why = f": {short(approval.reason, 300)}" if approval.reason else ""
+        return self.deny(
+            DenialCode.APPROVAL_DENIED,
+            f"The call of tool {request.tool!r} was refused{by} (request {request.id}){why}.",
+            request.tool, call_id, constraint=f"ask: {request.reason}", depth=depth,
+            approval=request, resolution=approval,
+        )
+
+    def unusable(
+        self, status: str, request_id: str, found: ApprovalRequest | None, call: ApprovalRequest,
+        call_id: str | None,
+    ) -> Decision:
+        """`approval_denied` for an approval that cannot be used for this call; `approval_expired`
+        for one that came too late."""
+        code = DenialCode.APPROVAL_DENIED
+        rid = short(request_id, 100)
+        if status == "expired":
+            code = DenialCode.APPROVAL_EXPIRED
+            assert found is not None
+            message = f"Approval {rid} expired at {iso(found.expires_ts)}; the call asks again."
+        elif status == "used":
+            message = f"Approval {rid} was used before: an approval allows one call."
+        elif status == "mismatch":
+            assert found is not None
+            if found.task != call.task:
+                what = f"task {found.task!r}, not {call.task!r}"
+            elif found.tool != call.tool:
+                what = f"tool {found.tool!r}, not {call.tool!r}"
+            else:
+                what = "the same tool with other arguments"
+            message = f"Approval {rid} is for another call ({what}): it approves only that call."
+        else:
+            message = f"There is no approval request {rid!r} (unknown, or dropped after it expired)."
+        return self.deny(
+            code, message, call.tool, call_id, constraint=f"ask: {call.reason}",
+            approval=found if status in ("expired", "used") else None, approval_id=rid,
         )
 
     # -- the guard's own failures (fail closed) ---------------------------------------------------

@@ -20,6 +20,7 @@ call (`invoke`, `ainvoke`, `wrap`) is `Retries` wrapping `Guard._attempt`: open 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import time
@@ -31,9 +32,9 @@ from typing import Any, Literal, TypeVar, cast, overload
 from opentelemetry import metrics, trace
 
 from .. import _provenance
-from .._errors import DelegationDenied, ManifestError
+from .._errors import ApprovalError, DelegationDenied, ManifestError
 from .._manifest._models import Manifest
-from .._outcome import Decision, new_call_id
+from .._outcome import Approval, ApprovalRequest, Decision, new_call_id
 from .._stores import (
     REVOCATION_RETENTION_SECONDS,
     AsyncBudgetStore,
@@ -42,6 +43,7 @@ from .._stores import (
     default_store,
 )
 from .._telemetry._instrument import ADecide, AFinish, Finish, Instruments, span_attributes
+from ._approvals import DEFAULT_TTL, Approvals, Offer, offered
 from ._arguments import Copier, Unreadable
 from ._audit_hook import AuditSink, audited
 from ._chain import Chain
@@ -53,7 +55,7 @@ from ._retries import Retries
 from ._usage import budget_usage
 from ._wrap import argument_problems, binder, caller, guarded, parameter_defaults, signature_names
 
-__all__ = ["AuditSink", "Guard", "Mode"]
+__all__ = ["Approver", "AuditSink", "Guard", "Mode"]
 
 log = logging.getLogger("guardrail")
 
@@ -61,6 +63,13 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 Mode = Literal["enforce", "shadow"]
 Clock = Callable[[], float]
+# fn(request) -> True/False or an `Approval` (or an awaitable of one, under aauthorize/ainvoke).
+Approver = Callable[[ApprovalRequest], Any]
+
+# What `invoke`/`ainvoke` were given as `approval=`, for the first attempt's authorization.
+_invoke_offer: contextvars.ContextVar[Offer] = contextvars.ContextVar(
+    "guardrail_invoke_approval", default=None
+)
 
 
 class Guard:
@@ -88,6 +97,15 @@ class Guard:
     async methods (`AsyncBudgetStore`: ``AsyncRedisStore``, which ``store="redis://..."``
     opens) is awaited; any other store (SQLite, your own `BudgetStore`), and an audit sink, run
     in a worker thread; the `MemoryStore` does no I/O and runs inline.
+
+    Approvals. A grant's ``ask`` sends a call to a person: ``approver=fn`` answers at once
+    (``fn(request)`` returns True/False or an `Approval`; an async ``fn`` is awaited under
+    ``aauthorize``/``ainvoke``, a sync one runs off the event loop there; one that raises, or
+    answers after the request expired, refuses). Without one the request waits in the task's
+    store (``pending()``; ``approve``/``reject`` or ``guardrail approvals``) and ``authorize``
+    returns the ``ask`` decision (``invoke`` raises `ApprovalRequired`); the identical call
+    retried after the answer takes it, once. ``approval_ttl``: how long a request stays valid
+    (seconds, default 10 minutes, never after the delegation).
     """
 
     def __init__(
@@ -104,11 +122,19 @@ class Guard:
         trusted_keys: Sequence[Any] | None = None,
         inputs: Sequence[str] | None = None,
         max_results_bytes: int = _provenance.DEFAULT_MAX_BYTES,
+        approver: Approver | None = None,
+        approval_ttl: float = DEFAULT_TTL,
     ) -> None:
         if mode not in ("enforce", "shadow"):
             raise ValueError(f"mode must be 'enforce' or 'shadow', not {mode!r}")
         if clock is not None and not callable(clock):
             raise TypeError("clock must be a callable returning POSIX seconds")
+        if approver is not None and not callable(approver):
+            raise TypeError("approver must be a callable taking an ApprovalRequest")
+        if isinstance(approval_ttl, bool) or not (
+            isinstance(approval_ttl, int | float) and 0 < approval_ttl < float("inf")
+        ):
+            raise ValueError(f"approval_ttl must be a positive number of seconds, not {approval_ttl!r}")
         loaded = Manifest.load(manifest)
         if trusted_keys is not None:
             from .._manifest import verify_manifest
@@ -126,6 +152,7 @@ class Guard:
             meter_provider=meter_provider, record_values=record_values, audit=audit, parent=None,
             memories=(_provenance.Memory(max_results_bytes),),
             trusted=(_trusted(loaded, _inputs(inputs)),),
+            approver=approver, approval_ttl=float(approval_ttl),
         )
 
     def _compose(
@@ -133,6 +160,7 @@ class Guard:
         tracer_provider: trace.TracerProvider | None, meter_provider: metrics.MeterProvider | None,
         record_values: bool, audit: AuditSink | None, parent: Guard | None,
         memories: tuple[_provenance.Memory, ...], trusted: tuple[_provenance.Trusted, ...],
+        approver: Approver | None, approval_ttl: float,
     ) -> None:
         self.manifest = manifest
         self.mode: Mode = mode
@@ -145,7 +173,10 @@ class Guard:
         self.meter_provider: metrics.MeterProvider | None = meter_provider
         self._chain = chain
         self._copier = Copier(chain)
+        self.approver = approver
+        self.approval_ttl = approval_ttl
         denials = Denials(chain, clock, enforced=mode == "enforce")
+        self._approvals = Approvals(chain, store, approval_ttl)
         # Provenance: this guard's results memory and trusted texts, then its ancestors'; link
         # `d` of the chain checks against the memories and trusted texts from `d` up.
         self._memories = memories
@@ -153,7 +184,9 @@ class Guard:
         views = tuple(
             _provenance.View(memories[d:], trusted[d:]) for d in range(len(chain.links))
         )
-        self._decider = Decider(chain, store, clock, denials, views)
+        self._decider = Decider(
+            chain, store, clock, denials, self._approvals, views, enforced=mode == "enforce"
+        )
         self._instruments = Instruments(
             tracer_provider=tracer_provider, meter_provider=meter_provider,
             span_attributes=span_attributes(
@@ -238,31 +271,114 @@ class Guard:
     # -- deciding -------------------------------------------------------------------------
 
     def authorize(
-        self, tool: str, args: Mapping[str, Any] | None = None, *, call_id: str | None = None
+        self, tool: str, args: Mapping[str, Any] | None = None, *, call_id: str | None = None,
+        approval: Approval | str | bool | None = None,
     ) -> Decision:
         """Decide a call and, when it is allowed, charge every budget that applies, atomically.
         The decision is made on `args` as given: run the tool with the same values, or let the
-        guard run it (`invoke`, `wrap`), which decides on a private copy and hands the tool that."""
-        return self._decide(tool, args, new_call_id() if call_id is None else call_id, True)
+        guard run it (`invoke`, `wrap`), which decides on a private copy and hands the tool that.
+
+        `approval`, for a call a person must approve (`ask`): an `Approval` (of this call's
+        request), a request id whose answer is in the store, or True ("a person approved this
+        exact call just now": recorded as such and used). Each is used once, for this call only.
+        """
+        cid = new_call_id() if call_id is None else call_id
+        if approval is None and self.approver is None:
+            return self._decide(tool, args, cid, True)
+        decision = self._offered(approval, tool, args, cid)
+        if decision.outcome == "ask" and self.approver is not None:
+            assert decision.approval is not None
+            answer = _consulted(self.approver, decision.approval)
+            decision = self._offered(answer, tool, args, cid)
+        return decision
+
+    def _offered(
+        self, offer: Offer, tool: str, args: Mapping[str, Any] | None, call_id: str
+    ) -> Decision:
+        token = offered.set(_offer(offer))
+        try:
+            return self._decide(tool, args, call_id, True)
+        finally:
+            offered.reset(token)
 
     def check(
         self, tool: str, args: Mapping[str, Any] | None = None, *, call_id: str | None = None
     ) -> Decision:
-        """The decision `authorize` would make now, charging nothing."""
+        """The decision `authorize` would make now, charging nothing (a call that would ask is
+        reported as `ask`; nothing is stored, no approval is used)."""
         return self._decide(tool, args, call_id, False)
 
     async def aauthorize(
-        self, tool: str, args: Mapping[str, Any] | None = None, *, call_id: str | None = None
+        self, tool: str, args: Mapping[str, Any] | None = None, *, call_id: str | None = None,
+        approval: Approval | str | bool | None = None,
     ) -> Decision:
         """`authorize` for async callers: the same decision, and the event loop never waits on
-        the store or the audit sink (see `_async_decide`)."""
-        return await self._adecide(tool, args, new_call_id() if call_id is None else call_id, True)
+        the store, the audit sink or a synchronous approver (see `_async_decide`)."""
+        cid = new_call_id() if call_id is None else call_id
+        if approval is None and self.approver is None:
+            return await self._adecide(tool, args, cid, True)
+        decision = await self._aoffered(approval, tool, args, cid)
+        if decision.outcome == "ask" and self.approver is not None:
+            assert decision.approval is not None
+            answer = await _aconsulted(self.approver, decision.approval, self.clock)
+            decision = await self._aoffered(answer, tool, args, cid)
+        return decision
+
+    async def _aoffered(
+        self, offer: Offer, tool: str, args: Mapping[str, Any] | None, call_id: str
+    ) -> Decision:
+        token = offered.set(_offer(offer))
+        try:
+            return await self._adecide(tool, args, call_id, True)
+        finally:
+            offered.reset(token)
 
     async def acheck(
         self, tool: str, args: Mapping[str, Any] | None = None, *, call_id: str | None = None
     ) -> Decision:
         """`check` for async callers: the decision `aauthorize` would make now, charging nothing."""
         return await self._adecide(tool, args, call_id, False)
+
+    # -- approvals ------------------------------------------------------------------------
+
+    def approve(
+        self, request_or_id: ApprovalRequest | str, *, by: str | None = None,
+        reason: str | None = None,
+    ) -> Approval:
+        """Approve a pending request (this process, or any sharing the store): the identical call
+        retried (or `authorize(..., approval=id)`) runs, once. Raises `ApprovalError` when the
+        request is unknown, answered before, used or expired."""
+        return self._answer(request_or_id, True, by, reason)
+
+    def reject(
+        self, request_or_id: ApprovalRequest | str, *, by: str | None = None,
+        reason: str | None = None,
+    ) -> Approval:
+        """Refuse a pending request: the identical call retried is denied `approval_denied`
+        (once; a later one asks again)."""
+        return self._answer(request_or_id, False, by, reason)
+
+    def _answer(
+        self, request_or_id: ApprovalRequest | str, approved: bool, by: str | None,
+        reason: str | None,
+    ) -> Approval:
+        rid = request_or_id.id if isinstance(request_or_id, ApprovalRequest) else request_or_id
+        if not isinstance(rid, str):
+            raise TypeError(f"approve/reject take an ApprovalRequest or its id, not {rid!r}")
+        answer = Approval(request_id=rid, approved=approved, by=by, reason=reason)
+        resolved = self._approvals.book.resolve_approval(rid, answer, now=self.clock())
+        if resolved.status != "resolved":
+            raise ApprovalError(_unanswerable(rid, resolved.status), status=resolved.status)
+        assert resolved.approval is not None
+        return resolved.approval
+
+    def pending(self) -> list[ApprovalRequest]:
+        """This task's requests waiting for a person, oldest first."""
+        return [
+            request for request, answer in self._approvals.book.approval_requests(
+                self.task, now=self.clock()
+            ) if answer is None
+        ]
 
     def owns(self, exc: BaseException) -> bool:
         """True when `exc` is the `DelegationDenied` this guard raised for one of its own decisions
@@ -295,6 +411,7 @@ class Guard:
     def invoke(
         self, tool: str, fn: Callable[..., T], args: Mapping[str, Any] | None = None,
         *, call_id: str | None = None, defaults: Mapping[str, Any] | None = None,
+        approval: Approval | str | bool | None = None,
     ) -> T:
         """Authorize `tool(**args)` and run `fn(**args)` inside the tool's span. `defaults`: what
         the tool uses for arguments left out; those the manifest constrains are checked too.
@@ -302,9 +419,18 @@ class Guard:
         The guard decides on a private copy of the arguments and `fn` receives exactly that
         copy: every argument a manifest looks at in exact JSON types (tuples as lists,
         subclasses of str/int/float/list/dict as their plain value; anything else is denied
-        `argument_invalid`), any other one as given; a null counts as left out (not passed)."""
+        `argument_invalid`), any other one as given; a null counts as left out (not passed).
+
+        `approval`: as for `authorize` (used by the first attempt); a call that asks without an
+        approval or approver raises `ApprovalRequired` (its `request` is pending)."""
         checked = self._call_arguments(tool, args, defaults)
-        return self._run(tool, checked, lambda: fn(**_runnable(checked)), call_id)
+        if approval is None:
+            return self._run(tool, checked, lambda: fn(**_runnable(checked)), call_id)
+        token = _invoke_offer.set(approval)
+        try:
+            return self._run(tool, checked, lambda: fn(**_runnable(checked)), call_id)
+        finally:
+            _invoke_offer.reset(token)
 
     def _call_arguments(
         self, tool: str, args: Mapping[str, Any] | None, defaults: Mapping[str, Any] | None = None
@@ -324,20 +450,29 @@ class Guard:
     async def ainvoke(
         self, tool: str, fn: Callable[..., Awaitable[T]], args: Mapping[str, Any] | None = None,
         *, call_id: str | None = None, defaults: Mapping[str, Any] | None = None,
+        approval: Approval | str | bool | None = None,
     ) -> T: ...
     @overload
     async def ainvoke(
         self, tool: str, fn: Callable[..., T], args: Mapping[str, Any] | None = None,
         *, call_id: str | None = None, defaults: Mapping[str, Any] | None = None,
+        approval: Approval | str | bool | None = None,
     ) -> T: ...
 
     async def ainvoke(
         self, tool: str, fn: Callable[..., Any], args: Mapping[str, Any] | None = None,
         *, call_id: str | None = None, defaults: Mapping[str, Any] | None = None,
+        approval: Approval | str | bool | None = None,
     ) -> Any:
         """`invoke` for async callers; `fn(**args)` may return an awaitable, which is awaited."""
         checked = self._call_arguments(tool, args, defaults)
-        return await self._arun(tool, checked, lambda: fn(**_runnable(checked)), call_id)
+        if approval is None:
+            return await self._arun(tool, checked, lambda: fn(**_runnable(checked)), call_id)
+        token = _invoke_offer.set(approval)
+        try:
+            return await self._arun(tool, checked, lambda: fn(**_runnable(checked)), call_id)
+        finally:
+            _invoke_offer.reset(token)
 
     def _attempt(
         self, tool: str, args: dict[str, Any], call: Callable[[], T], call_id: str | None
@@ -365,7 +500,7 @@ class Guard:
             if self.record_values:
                 instruments.arguments(span, args)
             # `args` is the guard's copy already (`call_arguments`): decided as it is.
-            decision = await self._adecide(tool, args, new_call_id() if call_id is None else call_id, True)
+            decision = await self.aauthorize(tool, args, call_id=call_id, approval=_first_offer())
             self._admit(span, decision)
             try:
                 result = call()
@@ -400,7 +535,7 @@ class Guard:
         if self.record_values:
             self._instruments.arguments(span, args)
         # `args` is the guard's copy already (`call_arguments`): decided as it is.
-        decision = self._decide(tool, args, new_call_id() if call_id is None else call_id, True)
+        decision = self.authorize(tool, args, call_id=call_id, approval=_first_offer())
         self._admit(span, decision)
         return decision
 
@@ -409,7 +544,7 @@ class Guard:
         self._instruments.annotate(span, decision)
         if decision.blocks:
             assert decision.denial is not None
-            raise decision.denial.to_exception(guard=self)
+            raise decision.denial.to_exception(guard=self, request=decision.approval)
 
     # -- provenance ------------------------------------------------------------------------
 
@@ -517,6 +652,7 @@ class Guard:
             record_values=self.record_values, audit=self.audit, parent=self,
             memories=(_provenance.Memory(self._memories[0].max_bytes), *self._memories),
             trusted=(_trusted(manifest, []), *self._trusted),
+            approver=self.approver, approval_ttl=self.approval_ttl,
         )
         return guard
 
@@ -605,3 +741,92 @@ def _trusted(manifest: Manifest, inputs: list[str]) -> _provenance.Trusted:
     data = manifest.model_dump(by_alias=True, exclude_unset=True, mode="json")
     data.pop("signature", None)
     return _provenance.Trusted([*_provenance.manifest_strings(data), *inputs])
+# -- approvals: what a call brings, and what an approver answers -----------------------------
+
+
+def _first_offer() -> Offer:
+    """What `invoke`/`ainvoke` were given, for the first attempt only: a retried attempt asks
+    again (an approval allows one call)."""
+    offer = _invoke_offer.get()
+    if offer is not None:
+        _invoke_offer.set(None)
+    return offer
+
+
+def _offer(offer: Offer) -> Offer:
+    if offer is None or offer is True or isinstance(offer, Approval | str):
+        return offer
+    # False, 1, "yes"-like objects: nothing a person approved; fail closed with a clear error.
+    raise TypeError(
+        "approval must be an Approval, a request id or True, not "
+        f"{type(offer).__name__} {offer!r}"[:200]
+    )
+
+
+def _refusal(request: ApprovalRequest, why: str) -> Approval:
+    return Approval(request_id=request.id, approved=False, by="approver", reason=why)
+
+
+def _answer_of(request: ApprovalRequest, result: object) -> Approval:
+    """An approver's return value as an `Approval`; anything but a bool or an `Approval` of this
+    request refuses."""
+    if type(result) is bool:
+        return Approval(request_id=request.id, approved=result)
+    if isinstance(result, Approval):
+        if result.request_id != request.id:
+            return _refusal(request, f"the approver answered another request ({result.request_id})")
+        return result
+    return _refusal(
+        request, f"the approver returned {type(result).__name__}, not a bool or an Approval"
+    )
+
+
+def _consulted(approver: Approver, request: ApprovalRequest) -> Approval:
+    try:
+        result = approver(request)
+    except Exception as exc:
+        return _refusal(request, f"the approver raised {type(exc).__name__}")
+    if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
+            result.close()  # never awaited: no "was never awaited" warning
+        return _refusal(request, "the approver is async: use aauthorize / ainvoke")
+    return _answer_of(request, result)
+
+
+async def _aconsulted(approver: Approver, request: ApprovalRequest, clock: Clock) -> Approval:
+    """The approver's answer without blocking the event loop: an async approver is awaited, a
+    sync one runs in a worker thread; either is given until the request expires."""
+    left = request.expires_ts - clock()
+    if not left > 0:
+        return _refusal(request, "the request expired before the approver was asked")
+
+    async def answer() -> object:
+        if _is_async(approver):
+            return await approver(request)
+        result = await asyncio.to_thread(approver, request)
+        return await result if inspect.isawaitable(result) else result
+
+    try:
+        result = await asyncio.wait_for(answer(), timeout=min(left, 86400.0 * 365))
+    except TimeoutError:
+        return _refusal(request, "the approver did not answer before the request expired")
+    except Exception as exc:
+        return _refusal(request, f"the approver raised {type(exc).__name__}")
+    return _answer_of(request, result)
+
+
+def _is_async(fn: object) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
+def _unanswerable(request_id: str, status: str) -> str:
+    rid = repr(request_id[:100])
+    if status == "decided":
+        return f"approval request {rid} was answered before"
+    if status == "used":
+        return f"approval request {rid} was used before"
+    if status == "expired":
+        return f"approval request {rid} has expired"
+    return f"there is no approval request {rid} (unknown, or dropped after it expired)"

@@ -8,6 +8,17 @@ import threading
 import time
 from collections.abc import Sequence
 
+from .._outcome import Approval, ApprovalRequest
+from ._approvals import (
+    ApprovalRecord,
+    Resolved,
+    Taken,
+    binding_of,
+    listed,
+    live_pending,
+    resolve_step,
+    take_step,
+)
 from ._exact import amount_units, limit_units, to_number
 from ._protocol import FEATURES, RETENTION_SECONDS, Charge, Overrun, Revoked, slack
 
@@ -112,6 +123,8 @@ class MemoryStore:
         self._until: dict[str, float] = {}  # task -> when its budget use may be dropped
         self._revoked_until: dict[str, float] = {}  # task -> when its revocation may be dropped
         self._refunded: dict[str, float] = {}  # call id -> when its refund mark may be dropped
+        self._approvals: dict[str, ApprovalRecord] = {}  # request id -> record
+        self._approval_index: dict[str, str] = {}  # binding -> its newest request id
         self._next_sweep = time.time() + 60.0
 
     def consume(self, charges: Sequence[Charge], *, expires_at: float) -> Overrun | None:
@@ -301,6 +314,47 @@ class MemoryStore:
     def close(self) -> None:
         pass
 
+    # -- approvals (see `_approvals`) -------------------------------------------------------
+
+    def request_approval(self, request: ApprovalRequest, *, now: float) -> ApprovalRequest:
+        key = binding_of(request.task, request.tool, request.args_digest)
+        with self._lock:
+            newest = self._approvals.get(self._approval_index.get(key, ""))
+            if newest is not None and live_pending(newest, now):
+                return newest.request
+            self._approvals[request.id] = ApprovalRecord(request)
+            self._approval_index[key] = request.id
+            self._maybe_sweep()
+            return request
+
+    def resolve_approval(self, request_id: str, approval: Approval, *, now: float) -> Resolved:
+        with self._lock:
+            resolved, record = resolve_step(self._approvals.get(request_id), approval, now)
+            if record is not None:
+                self._approvals[request_id] = record
+            return resolved
+
+    def take_approval(
+        self, task: str, tool: str, digest: str, *, request_id: str | None,
+        grant: Approval | None, now: float,
+    ) -> Taken:
+        with self._lock:
+            rid = request_id if request_id is not None else self._approval_index.get(
+                binding_of(task, tool, digest), ""
+            )
+            taken, record = take_step(
+                self._approvals.get(rid), (task, tool, digest), request_id is not None, grant, now
+            )
+            if record is not None:
+                self._approvals[rid] = record
+            return taken
+
+    def approval_requests(
+        self, task: str | None = None, *, now: float
+    ) -> list[tuple[ApprovalRequest, Approval | None]]:
+        with self._lock:
+            return listed(list(self._approvals.values()), task, now)
+
     def _maybe_sweep(self) -> None:
         # Called with the lock held: drop what belongs to long-expired tasks so a long-lived
         # process does not grow without bound. Revocations of tasks with no known expiry stay.
@@ -320,6 +374,15 @@ class MemoryStore:
             del self._revoked_until[task]
         for call_id in [c for c, until in self._refunded.items() if until < now]:
             del self._refunded[call_id]
+        gone = [
+            rid for rid, r in self._approvals.items()
+            if r.request.expires_ts + RETENTION_SECONDS < now
+        ]
+        for rid in gone:
+            record = self._approvals.pop(rid)
+            key = binding_of(record.request.task, record.request.tool, record.request.args_digest)
+            if self._approval_index.get(key) == rid:
+                del self._approval_index[key]
 
     def __repr__(self) -> str:
         return f"MemoryStore(tasks={len({t for t, _ in self._used})})"

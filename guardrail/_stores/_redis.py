@@ -15,12 +15,15 @@ Keys (``prefix`` defaults to ``guardrail``)::
     {prefix}:window:{n}:{task}:{scope}    sorted set: a windowed budget's log, entries
                                           "event|units|member" scored by the guard's time
     {prefix}:distinct:{n}:{task}:{scope}  hash member digest -> charges (a distinct budget)
+    {prefix}:approval:{id}    hash: an approval request (request, approval, approved, used,
+                              binding, expires)
+    {prefix}:approval-call:{sha256 of the call}   string: the call's newest request id
+    {prefix}:approvals:{task} set: the task's request ids (for listing)
 
 (``n`` is the length of the task's name, so that a task and a scope cannot be read apart wrong.)
-
-Both expire ``grace`` seconds after the manifest's ``expires_at`` (and never sooner than ``grace``
-after the last write), so nothing is left behind. A revocation whose expiry is not known (the
-CLI) is kept until removed.
+Budget and revocation keys expire ``grace`` seconds after the manifest's ``expires_at`` (and
+never sooner than ``grace`` after the last write), so nothing is left behind. A revocation
+whose expiry is not known (the CLI) is kept until removed.
 
 Connection errors and timeouts are retried (``RetryPolicy``: by default 3 attempts within 1 s,
 exponential backoff with jitter); when Redis stays unreachable the method raises
@@ -43,6 +46,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .._outcome import Approval, ApprovalRequest
+from ._approvals import ApprovalRecord, Resolved, Taken, binding_hash, binding_of, listed
 from ._exact import amount_units, limit_units, to_number
 from ._persistent import PersistentStore, checked_expiry
 from ._protocol import FEATURES, RETENTION_SECONDS, Charge, Overrun, Revoked, slack
@@ -263,6 +268,78 @@ return 0
 """
 
 
+# Approvals (the state machine of `_approvals`, step for step). A record's fields: request (JSON),
+# approval (JSON, once answered), approved ('1'/'0'), used ('1' once taken or expired by id),
+# binding, expires (the guard-clock seconds it expires at). Every key lives until `grace` after
+# the request expires (Redis's clock, as for budgets).
+
+# KEYS[1]: the call's index key, KEYS[2]: the new record, KEYS[3]: the task's set.
+# ARGV: request id, request JSON, binding, expires, now, grace. Returns the JSON of the request
+# that stands (a live pending one of the same call, else the new one).
+_REQUEST_APPROVAL = _LUA_EXPIRY + """
+local old = redis.call('GET', KEYS[1])
+if old then
+  local prefix = string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[1])
+  local r = redis.call('HMGET', prefix .. old, 'request', 'approval', 'used', 'expires')
+  if r[1] and not r[2] and not r[3] and tonumber(ARGV[5]) < tonumber(r[4]) then return r[1] end
+end
+local now_ms, drop_ms = deadline(tonumber(ARGV[4]), tonumber(ARGV[6]))
+redis.call('HSET', KEYS[2], 'request', ARGV[2], 'binding', ARGV[3], 'expires', ARGV[4])
+redis.call('PEXPIREAT', KEYS[2], drop_ms)
+redis.call('SET', KEYS[1], ARGV[1])
+keep_until(KEYS[1], redis.call('PTTL', KEYS[1]), now_ms, drop_ms)
+redis.call('SADD', KEYS[3], ARGV[1])
+keep_until(KEYS[3], redis.call('PTTL', KEYS[3]), now_ms, drop_ms)
+return ARGV[2]
+"""
+
+# KEYS[1]: the record. ARGV: approval JSON, approved ('1'/'0'), now.
+# Returns {status, request JSON, approval JSON or ''}.
+_RESOLVE_APPROVAL = """
+local r = redis.call('HMGET', KEYS[1], 'request', 'approval', 'used', 'expires')
+if not r[1] then return {'missing', '', ''} end
+if not (tonumber(ARGV[3]) < tonumber(r[4])) then return {'expired', r[1], r[2] or ''} end
+if r[3] then return {'used', r[1], r[2] or ''} end
+if r[2] then return {'decided', r[1], r[2]} end
+redis.call('HSET', KEYS[1], 'approval', ARGV[1], 'approved', ARGV[2])
+return {'resolved', r[1], ARGV[1]}
+"""
+
+# KEYS[1]: the record named by id, or the call's index key. ARGV: '1' when by id, the call's
+# binding, now, the grant's JSON ('' for none), its approved flag, the record key prefix.
+# Returns {status, request JSON or '', approval JSON or ''}.
+_TAKE_APPROVAL = """
+local key = KEYS[1]
+local by_id = ARGV[1] == '1'
+if not by_id then
+  local id = redis.call('GET', KEYS[1])
+  if not id then return {'missing', '', ''} end
+  key = ARGV[6] .. id
+end
+local r = redis.call('HMGET', key, 'request', 'approval', 'used', 'expires', 'binding', 'approved')
+if not r[1] then return {'missing', '', ''} end
+if by_id and r[5] ~= ARGV[2] then return {'mismatch', r[1], r[2] or ''} end
+if r[3] then
+  if by_id then return {'used', r[1], r[2] or ''} end
+  return {'missing', '', ''}
+end
+if not (tonumber(ARGV[3]) < tonumber(r[4])) then
+  if not by_id then return {'missing', '', ''} end
+  redis.call('HSET', key, 'used', '1')
+  return {'expired', r[1], r[2] or ''}
+end
+local approval, approved = r[2], r[6]
+if not approval then
+  if ARGV[4] == '' then return {'pending', r[1], ''} end
+  approval, approved = ARGV[4], ARGV[5]
+  redis.call('HSET', key, 'approval', approval, 'approved', approved)
+end
+redis.call('HSET', key, 'used', '1')
+if approved == '1' then return {'approved', r[1], approval} end
+return {'rejected', r[1], approval}
+"""
+
+
 class RedisStore(PersistentStore):
     """Budget store in Redis (see the module docstring).
 
@@ -317,6 +394,9 @@ class RedisStore(PersistentStore):
         self._trips = _SharedTrips(self.client, self._settle_script, wait=4 * socket_timeout + 1.0)
         self._refund_script = self.client.register_script(_REFUND)
         self._revoke_script = self.client.register_script(_REVOKE)
+        self._request_script = self.client.register_script(_REQUEST_APPROVAL)
+        self._resolve_script = self.client.register_script(_RESOLVE_APPROVAL)
+        self._take_script = self.client.register_script(_TAKE_APPROVAL)
         self._label = f"Redis store {self._where}"
         self._grace = _num(self.grace)
 
@@ -497,6 +577,98 @@ class RedisStore(PersistentStore):
                 return _text(value)
         return None
 
+    # --- approvals (see `_approvals`) ----------------------------------------------------
+
+    def approval_key(self, request_id: str) -> str:
+        return f"{self.prefix}:approval:{request_id}"
+
+    def approval_call_key(self, task: str, tool: str, digest: str) -> str:
+        return f"{self.prefix}:approval-call:{binding_hash(task, tool, digest)}"
+
+    def approvals_key(self, task: str) -> str:
+        return f"{self.prefix}:approvals:{task}"
+
+    def request_approval_request(
+        self, request: ApprovalRequest, now: float
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the request script (shared with `AsyncRedisStore`)."""
+        keys = [
+            self.approval_call_key(request.task, request.tool, request.args_digest),
+            self.approval_key(request.id),
+            self.approvals_key(request.task),
+        ]
+        binding = binding_of(request.task, request.tool, request.args_digest)
+        expires = _num(min(checked_expiry(request.expires_ts), 1e13))
+        return keys, [request.id, request.model_dump_json(), binding, expires, _num(now), self._grace]
+
+    def take_approval_request(
+        self, task: str, tool: str, digest: str, request_id: str | None, grant: Approval | None,
+        now: float,
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the take script (shared with `AsyncRedisStore`)."""
+        key = (
+            self.approval_key(request_id) if request_id is not None
+            else self.approval_call_key(task, tool, digest)
+        )
+        answer = "" if grant is None else grant.model_dump_json()
+        approved = "1" if grant is not None and grant.approved else "0"
+        return [key], [
+            "1" if request_id is not None else "", binding_of(task, tool, digest), _num(now),
+            answer, approved, f"{self.prefix}:approval:",
+        ]
+
+    def request_approval(self, request: ApprovalRequest, *, now: float) -> ApprovalRequest:
+        keys, args = self.request_approval_request(request, now)
+        raw = self._run(lambda: self._request_script(keys=keys, args=args), "request_approval")
+        return ApprovalRequest.model_validate_json(_text(raw))
+
+    def resolve_approval(self, request_id: str, approval: Approval, *, now: float) -> Resolved:
+        approval = approval.model_copy(update={"request_id": request_id})
+        keys = [self.approval_key(request_id)]
+        args = [approval.model_dump_json(), "1" if approval.approved else "0", _num(now)]
+        raw = self._run(lambda: self._resolve_script(keys=keys, args=args), "resolve_approval")
+        status, request, answer = _triple(raw)
+        return Resolved(status, request, answer)  # type: ignore[arg-type]
+
+    def take_approval(
+        self, task: str, tool: str, digest: str, *, request_id: str | None,
+        grant: Approval | None, now: float,
+    ) -> Taken:
+        keys, args = self.take_approval_request(task, tool, digest, request_id, grant, now)
+        raw = self._run(lambda: self._take_script(keys=keys, args=args), "take_approval")
+        return taken_reply(raw)
+
+    def approval_requests(
+        self, task: str | None = None, *, now: float
+    ) -> list[tuple[ApprovalRequest, Approval | None]]:
+        def read() -> list[ApprovalRecord]:
+            if task is not None:
+                sets = [self.approvals_key(task)]
+            else:
+                start = f"{self.prefix}:approvals:"
+                sets = [
+                    _text(k) for k in
+                    self.client.scan_iter(match=_glob_escape(start) + "*", count=1000)
+                ]
+            ids = sorted({_text(i) for name in sets for i in self.client.smembers(name)})
+            if not ids:
+                return []
+            pipe = self.client.pipeline(transaction=False)
+            for rid in ids:
+                pipe.hmget(self.approval_key(rid), "request", "approval", "used")
+            records = []
+            for request, answer, used in pipe.execute():
+                if request is None:
+                    continue  # expired and dropped
+                records.append(ApprovalRecord(
+                    ApprovalRequest.model_validate_json(_text(request)),
+                    None if answer is None else Approval.model_validate_json(_text(answer)),
+                    used is not None,
+                ))
+            return records
+
+        return listed(self._run(read, "approval_requests"), task, now)
+
     def close(self) -> None:
         super().close()
         if self._owns_client:
@@ -555,6 +727,19 @@ def _log_use(entries: Any) -> float:
         else:
             units += int(value)
     return float(len(members)) if members else to_number(units)
+def _triple(raw: Any) -> tuple[str, ApprovalRequest | None, Approval | None]:
+    status, request, answer = (_text(part) for part in raw)
+    return (
+        status,
+        ApprovalRequest.model_validate_json(request) if request else None,
+        Approval.model_validate_json(answer) if answer else None,
+    )
+
+
+def taken_reply(raw: Any) -> Taken:
+    """What the take script's reply means (shared with `AsyncRedisStore`)."""
+    status, request, answer = _triple(raw)
+    return Taken(status, request, answer)  # type: ignore[arg-type]
 
 
 def _num(value: float) -> str:

@@ -18,8 +18,20 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from .._outcome import Approval, ApprovalRequest
+from ._approvals import Taken
 from ._protocol import RETENTION_SECONDS, Charge, Overrun, Revoked
-from ._redis import _REVOKE, _SETTLE, RedisStore, _text, _used, settle_reply
+from ._redis import (
+    _REQUEST_APPROVAL,
+    _REVOKE,
+    _SETTLE,
+    _TAKE_APPROVAL,
+    RedisStore,
+    _text,
+    _used,
+    settle_reply,
+    taken_reply,
+)
 from ._retry import RetryPolicy
 
 __all__ = ["AsyncRedisStore"]
@@ -28,12 +40,14 @@ __all__ = ["AsyncRedisStore"]
 class _Loop:
     """One event loop's client and its registered scripts."""
 
-    __slots__ = ("client", "revoke", "settle")
+    __slots__ = ("client", "request", "revoke", "settle", "take")
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self.client = client
         self.settle = client.register_script(_SETTLE)
         self.revoke = client.register_script(_REVOKE)
+        self.request = client.register_script(_REQUEST_APPROVAL)
+        self.take = client.register_script(_TAKE_APPROVAL)
 
 
 class AsyncRedisStore(RedisStore):
@@ -108,6 +122,22 @@ class AsyncRedisStore(RedisStore):
         keys, args = self.revoke_request(task, reason, expires_at)
         script = self._loop().revoke
         await self._arun(lambda: script(keys=keys, args=args), "revoke")
+
+    async def arequest_approval(self, request: ApprovalRequest, *, now: float) -> ApprovalRequest:
+        """`request_approval`: one script, one round trip."""
+        keys, args = self.request_approval_request(request, now)
+        script = self._loop().request
+        raw = await self._arun(lambda: script(keys=keys, args=args), "request_approval")
+        return ApprovalRequest.model_validate_json(_text(raw))
+
+    async def atake_approval(
+        self, task: str, tool: str, digest: str, *, request_id: str | None,
+        grant: Approval | None, now: float,
+    ) -> Taken:
+        """`take_approval`: one script, one round trip."""
+        keys, args = self.take_approval_request(task, tool, digest, request_id, grant, now)
+        script = self._loop().take
+        return taken_reply(await self._arun(lambda: script(keys=keys, args=args), "take_approval"))
 
     async def ausage(self, task: str) -> dict[str, float]:
         client = self._loop().client

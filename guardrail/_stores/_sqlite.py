@@ -38,6 +38,17 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from .._errors import StoreUnavailable
+from .._outcome import Approval, ApprovalRequest
+from ._approvals import (
+    ApprovalRecord,
+    Resolved,
+    Taken,
+    binding_of,
+    listed,
+    live_pending,
+    resolve_step,
+    take_step,
+)
 from ._exact import amount_units, limit_units, to_number
 from ._persistent import PersistentStore, checked_expiry
 from ._protocol import FEATURES, RETENTION_SECONDS, Charge, Overrun, Revoked, slack
@@ -49,7 +60,26 @@ T = TypeVar("T")
 
 # 1: use as REAL. 2: use as exact integer units in TEXT (guardrail_units), refund marks.
 # 3: window logs (guardrail_events) and distinct values (guardrail_members).
+# (The approval tables are added to a version-3 file without changing its version: a process
+# that does not know them keeps working on it, and simply never asks.)
 SCHEMA_VERSION = 3
+
+_APPROVAL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS guardrail_approvals (
+    id TEXT NOT NULL PRIMARY KEY,
+    task TEXT NOT NULL,
+    request TEXT NOT NULL,
+    approval TEXT,
+    used INTEGER NOT NULL DEFAULT 0,
+    drop_after REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS guardrail_approvals_task ON guardrail_approvals (task);
+CREATE INDEX IF NOT EXISTS guardrail_approvals_drop_after ON guardrail_approvals (drop_after);
+CREATE TABLE IF NOT EXISTS guardrail_approval_calls (
+    binding TEXT NOT NULL PRIMARY KEY,
+    id TEXT NOT NULL
+) WITHOUT ROWID;
+"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS guardrail_units (
@@ -91,7 +121,7 @@ CREATE TABLE IF NOT EXISTS guardrail_revoked (
     drop_after REAL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS guardrail_revoked_drop_after ON guardrail_revoked (drop_after);
-"""
+""" + _APPROVAL_SCHEMA
 
 _SELECT_USED = "SELECT units FROM guardrail_units WHERE task = ? AND scope = ?"
 _UPSERT_USED = (
@@ -257,6 +287,15 @@ class SQLiteStore(PersistentStore):
                 f"{self.path} was written by a newer task-guardrail (schema {version} > {SCHEMA_VERSION})"
             )
         if version == SCHEMA_VERSION:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'guardrail_approvals'"
+            ).fetchone()
+            if found is None:
+                with self._transaction(conn):
+                    for statement in _APPROVAL_SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute("COMMIT")
             return
         with self._transaction(conn):
             for statement in _SCHEMA.split(";"):
@@ -517,6 +556,85 @@ class SQLiteStore(PersistentStore):
         for holder in holders:
             holder.close()
 
+    # --- approvals (see `_approvals`) --------------------------------------------------------
+
+    def request_approval(self, request: ApprovalRequest, *, now: float) -> ApprovalRequest:
+        key = binding_of(request.task, request.tool, request.args_digest)
+
+        def write() -> ApprovalRequest:
+            conn = self._conn()
+            with self._transaction(conn):
+                row = conn.execute(
+                    "SELECT id FROM guardrail_approval_calls WHERE binding = ?", (key,)
+                ).fetchone()
+                newest = _record(conn, str(row[0])) if row is not None else None
+                if newest is not None and live_pending(newest, now):
+                    return newest.request
+                drop_after = _drop_after(request.expires_ts, time.time(), self.grace)
+                conn.execute(
+                    "INSERT INTO guardrail_approvals (id, task, request, drop_after) "
+                    "VALUES (?, ?, ?, ?)",
+                    (request.id, request.task, request.model_dump_json(), drop_after),
+                )
+                conn.execute(
+                    "INSERT INTO guardrail_approval_calls (binding, id) VALUES (?, ?) "
+                    "ON CONFLICT (binding) DO UPDATE SET id = excluded.id",
+                    (key, request.id),
+                )
+                conn.execute("COMMIT")
+                return request
+
+        return self._run(write, "request_approval")
+
+    def resolve_approval(self, request_id: str, approval: Approval, *, now: float) -> Resolved:
+        def write() -> Resolved:
+            conn = self._conn()
+            with self._transaction(conn):
+                resolved, record = resolve_step(_record(conn, request_id), approval, now)
+                if record is not None:
+                    _write_record(conn, record)
+                    conn.execute("COMMIT")
+                return resolved
+
+        return self._run(write, "resolve_approval")
+
+    def take_approval(
+        self, task: str, tool: str, digest: str, *, request_id: str | None,
+        grant: Approval | None, now: float,
+    ) -> Taken:
+        def write() -> Taken:
+            conn = self._conn()
+            with self._transaction(conn):
+                rid = request_id
+                if rid is None:
+                    row = conn.execute(
+                        "SELECT id FROM guardrail_approval_calls WHERE binding = ?",
+                        (binding_of(task, tool, digest),),
+                    ).fetchone()
+                    rid = None if row is None else str(row[0])
+                found = None if rid is None else _record(conn, rid)
+                taken, record = take_step(found, (task, tool, digest), request_id is not None, grant, now)
+                if record is not None:
+                    _write_record(conn, record)
+                    conn.execute("COMMIT")
+                return taken
+
+        return self._run(write, "take_approval")
+
+    def approval_requests(
+        self, task: str | None = None, *, now: float
+    ) -> list[tuple[ApprovalRequest, Approval | None]]:
+        def read() -> list[ApprovalRecord]:
+            conn = self._conn()
+            query = "SELECT request, approval, used FROM guardrail_approvals WHERE used = 0"
+            rows = (
+                conn.execute(query) if task is None
+                else conn.execute(query + " AND task = ?", (task,))
+            )
+            return [_parse_record(*row) for row in rows]
+
+        return listed(self._run(read, "approval_requests"), task, now)
+
     # --- housekeeping --------------------------------------------------------------------
 
     def purge(self, now: float | None = None) -> int:
@@ -540,7 +658,36 @@ class SQLiteStore(PersistentStore):
         deleted += conn.execute("DELETE FROM guardrail_refunds WHERE drop_after < ?", (now,)).rowcount
         deleted += conn.execute("DELETE FROM guardrail_events WHERE drop_after < ?", (now,)).rowcount
         deleted += conn.execute("DELETE FROM guardrail_members WHERE drop_after < ?", (now,)).rowcount
+        deleted += conn.execute(
+            "DELETE FROM guardrail_approvals WHERE drop_after < ?", (now,)
+        ).rowcount
+        conn.execute(
+            "DELETE FROM guardrail_approval_calls WHERE id NOT IN (SELECT id FROM guardrail_approvals)"
+        )
         return deleted
+
+
+def _parse_record(request: str, approval: str | None, used: int) -> ApprovalRecord:
+    return ApprovalRecord(
+        ApprovalRequest.model_validate_json(request),
+        None if approval is None else Approval.model_validate_json(approval),
+        bool(used),
+    )
+
+
+def _record(conn: sqlite3.Connection, request_id: str) -> ApprovalRecord | None:
+    row = conn.execute(
+        "SELECT request, approval, used FROM guardrail_approvals WHERE id = ?", (request_id,)
+    ).fetchone()
+    return None if row is None else _parse_record(*row)
+
+
+def _write_record(conn: sqlite3.Connection, record: ApprovalRecord) -> None:
+    answer = None if record.approval is None else record.approval.model_dump_json()
+    conn.execute(
+        "UPDATE guardrail_approvals SET approval = ?, used = ? WHERE id = ?",
+        (answer, int(record.used), record.request.id),
+    )
 
 
 def _read_units(conn: sqlite3.Connection, key: tuple[str, str]) -> int:

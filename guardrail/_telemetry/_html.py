@@ -27,12 +27,15 @@ PALETTE = {
     "allow": "#0072B2",  # blue
     "deny": "#D55E00",  # vermillion
     "shadow_deny": "#CC79A7",  # reddish purple
+    "ask": "#E69F00",  # orange
+    "shadow_ask": "#56B4E9",  # sky blue
     "budget": "#0072B2",
     "track": "#E5E5E5",
     "limit": "#000000",
 }
-LABELS = {"allow": "allowed", "deny": "denied", "shadow_deny": "shadow-denied"}
-SYMBOLS = {"allow": "●", "deny": "✕", "shadow_deny": "▲"}
+LABELS = {"allow": "allowed", "deny": "denied", "shadow_deny": "shadow-denied", "ask": "asked",
+          "shadow_ask": "shadow-asked"}
+SYMBOLS = {"allow": "●", "deny": "✕", "shadow_deny": "▲", "ask": "◆", "shadow_ask": "◇"}
 MAX_TIMELINE_CALLS = 2000  # an SVG with more markers gets slow to draw and no easier to read
 MAX_TABLE_CALLS = 5000
 
@@ -110,6 +113,9 @@ def _marker(decision: str, x: float, y: float, tip: str) -> str:
         d = f"M{a:.1f},{c:.1f}L{b:.1f},{e:.1f}M{a:.1f},{e:.1f}L{b:.1f},{c:.1f}"
         return (f'<path class="call deny" d="{d}" stroke="{colour}" stroke-width="3" '
                 f'stroke-linecap="round">{title}</path>')
+    if decision in ("ask", "shadow_ask"):  # a diamond: put to a person
+        pts = f"{x:.1f},{y - 6:.1f} {x + 6:.1f},{y:.1f} {x:.1f},{y + 6:.1f} {x - 6:.1f},{y:.1f}"
+        return f'<polygon class="call {_e(decision)}" points="{pts}" fill="{colour}">{title}</polygon>'
     pts = f"{x:.1f},{y - 6:.1f} {x + 6:.1f},{y + 5:.1f} {x - 6:.1f},{y + 5:.1f}"
     return f'<polygon class="call {_e(decision)}" points="{pts}" fill="{colour}">{title}</polygon>'
 
@@ -166,7 +172,8 @@ def _timeline(calls: list[DecisionRecord]) -> str:
             if len(shown) < len(calls) else "")
     legend = " ".join(
         f'<span class="key"><span style="color:{PALETTE[d]}">{SYMBOLS[d]}</span> {LABELS[d]}</span>'
-        for d in ("allow", "deny", "shadow_deny")
+        for d in ("allow", "deny", "shadow_deny", "ask", "shadow_ask")
+        if d in ("allow", "deny", "shadow_deny") or any(r.decision == d for r in shown)
     )
     return f'<p class="legend">{legend}</p>' + "".join(parts) + note
 
@@ -180,7 +187,7 @@ def _denials(calls: list[DecisionRecord]) -> str:
         # A sub-agent's call can be denied by an ancestor's manifest: say whose.
         by = r.denied_by if r.denied_by and r.denied_by != r.task else ""
         key = (r.task, r.tool, r.code or "", r.argument or "", _constraint(r), by)
-        (groups if r.decision == "deny" else shadow)[key] += 1
+        (groups if r.decision in ("deny", "ask") else shadow)[key] += 1
     keys = sorted(set(groups) | set(shadow), key=lambda k: (-(groups[k] + shadow[k]), k))
     if not keys:
         return "<p>No denials.</p>"
@@ -262,7 +269,7 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:28px 0 8px;border-bott
 .totals{display:flex;flex-wrap:wrap;gap:12px;margin-top:16px}
 .total{border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:110px}
 .total b{display:block;font-size:24px}.total.deny b{color:#D55E00}.total.allow b{color:#0072B2}
-.total.shadow_deny b{color:#CC79A7}
+.total.shadow_deny b{color:#CC79A7}.total.ask b{color:#E69F00}
 table{border-collapse:collapse;width:100%;font-size:13.5px}
 th,td{border-bottom:1px solid #e6e6e6;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td{overflow-wrap:anywhere}td:nth-child(-n+3){white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -288,6 +295,7 @@ def render_html(
     src = f"From {_e(', '.join(sources))}" if sources else "From records"
     cards = [("decisions", "", len(calls)), ("allowed", "allow", totals["allow"]),
              ("denied", "deny", totals["deny"]), ("shadow-denied", "shadow_deny", totals["shadow_deny"]),
+             *([("asked", "ask", totals["ask"])] if totals["ask"] else []),
              ("tasks", "", len(tasks)), ("tools", "", len(tools))]
     totals_html = "".join(
         f'<div class="total {cls}" id="total-{_e(name)}"><b>{value:,}</b>{_e(name)}</div>'

@@ -7,6 +7,9 @@ so the names are defined here once.
 from __future__ import annotations
 
 __all__ = [
+    "APPROVAL_BY",
+    "APPROVAL_ID",
+    "APPROVAL_OUTCOME",
     "CHECK_DURATION",
     "DECISION",
     "DECISIONS_COUNTER",
@@ -67,6 +70,10 @@ DENIAL_FOUND_IN_CALL_ID = "guardrail.denial.found_in.call_id"
 DELEGATION_DEPTH = "guardrail.delegation.depth"
 DELEGATION_CHAIN = "guardrail.delegation.chain"
 DENIAL_EVENT = "guardrail.denial"
+# approvals (outcome `ask`): the request, what became of it, who answered
+APPROVAL_ID = "guardrail.approval.id"
+APPROVAL_OUTCOME = "guardrail.approval.outcome"  # approved, rejected, pending, expired
+APPROVAL_BY = "guardrail.approval.by"
 
 # metrics
 DECISIONS_COUNTER = "guardrail.decisions"

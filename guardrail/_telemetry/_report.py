@@ -22,7 +22,8 @@ from ._otlp_json import is_otlp_request, otlp_spans
 
 __all__ = ["DenialGroup", "Report", "build_report", "load_report", "read_records", "render_report"]
 
-_OUTCOMES = ("allow", "deny", "shadow_deny")
+_OUTCOMES = ("allow", "deny", "ask", "shadow_deny", "shadow_ask")
+_BLOCKED = ("deny", "ask")  # grouped with the enforced denials (an ask is `approval_required`)
 
 
 @dataclass(frozen=True, order=True)
@@ -39,7 +40,7 @@ class Report:
     """Totals of decisions and denials grouped by (task, tool, code, argument, constraint)."""
 
     source: str = ""
-    totals: Counter[str] = field(default_factory=Counter)  # allow / deny / shadow_deny
+    totals: Counter[str] = field(default_factory=Counter)  # allow / deny / ask / shadow_*
     denials: Counter[DenialGroup] = field(default_factory=Counter)  # enforced denials
     shadow: Counter[DenialGroup] = field(default_factory=Counter)  # shadow-mode denials
     tools: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tool, outcome)
@@ -65,6 +66,8 @@ class Report:
             "allowed": self.totals["allow"],
             "denied": self.totals["deny"],
             "shadow_denied": self.totals["shadow_deny"],
+            "asked": self.totals["ask"],
+            "shadow_asked": self.totals["shadow_ask"],
             "denials": [
                 {
                     "task": g.task, "tool": g.tool, "code": g.code,
@@ -157,7 +160,7 @@ def build_report(records: Iterable[Any], source: str = "") -> Report:
         report.totals[outcome] += 1
         report.tools[(tool, outcome)] += 1
         if group is not None:
-            (report.denials if outcome == "deny" else report.shadow)[group] += 1
+            (report.denials if outcome in _BLOCKED else report.shadow)[group] += 1
     return report
 
 
@@ -227,10 +230,13 @@ def _cell(text: str, limit: int = 60) -> str:
 def render_report(report: Report) -> str:
     """The report as text: totals, then the denials table, then decisions per tool."""
     t = report.totals
+    asked = f"{t['ask']} asked, " if t["ask"] else ""
+    shadow_asked = f", {t['shadow_ask']} shadow-asked" if t["shadow_ask"] else ""
     lines = [
         f"{report.decisions} decision{'' if report.decisions == 1 else 's'}: "
-        f"{t['allow']} allowed, {t['deny']} denied, "
-        f"{t['shadow_deny']} shadow-denied" + (f"  ({report.source})" if report.source else ""),
+        f"{t['allow']} allowed, {t['deny']} denied, {asked}"
+        f"{t['shadow_deny']} shadow-denied{shadow_asked}"
+        + (f"  ({report.source})" if report.source else ""),
     ]
     if report.skipped:
         lines.append(f"{report.skipped} line(s) skipped: not JSON objects")
@@ -256,8 +262,12 @@ def render_report(report: Report) -> str:
     if tools:
         lines.append("")
         lines.append("Decisions by tool:")
+        # ASKED only when something asked; SHADOW counts shadow denials and shadow asks.
+        columns = ["allow", "deny", *(["ask"] if t["ask"] else [])]
         lines.extend(_table(
-            ["TOOL", "ALLOWED", "DENIED", "SHADOW"],
-            [[_cell(tool, 40), *(str(report.tools[(tool, o)]) for o in _OUTCOMES)] for tool in tools],
+            ["TOOL", "ALLOWED", "DENIED", *(["ASKED"] if t["ask"] else []), "SHADOW"],
+            [[_cell(tool, 40), *(str(report.tools[(tool, o)]) for o in columns),
+              str(report.tools[(tool, "shadow_deny")] + report.tools[(tool, "shadow_ask")])]
+             for tool in tools],
         ))
     return "\n".join(lines) + "\n"

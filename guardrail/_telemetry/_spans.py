@@ -9,6 +9,9 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from .._text import __version__
 from ._names import (
+    APPROVAL_BY,
+    APPROVAL_ID,
+    APPROVAL_OUTCOME,
     DECISION,
     DENIAL_ARGUMENT,
     DENIAL_BUDGET_LIMIT,
@@ -29,7 +32,10 @@ from ._names import (
 if TYPE_CHECKING:
     from .._outcome import Decision
 
-__all__ = ["annotate", "denial_attributes", "get_meter", "get_tracer", "record_tool_error"]
+__all__ = [
+    "annotate", "approval_attributes", "approval_outcome", "denial_attributes", "get_meter",
+    "get_tracer", "record_tool_error",
+]
 
 
 def get_tracer(provider: trace.TracerProvider | None) -> trace.Tracer:
@@ -63,11 +69,48 @@ def denial_attributes(decision: Decision) -> dict[str, Any]:
     return attrs
 
 
+def approval_outcome(decision: Decision) -> str | None:
+    """What became of the call's approval request: `approved`, `rejected` (by a person or the
+    approver, or an approval that cannot be used for the call), `pending`, `expired`; None for
+    a call that did not ask."""
+    denial = decision.denial
+    if decision.approval is None and (denial is None or denial.approval_id is None):
+        return None
+    if decision.outcome == "shadow_ask":
+        return None  # nobody was asked: there is no request to speak of
+    if denial is not None and denial.code == "approval_expired":
+        return "expired"
+    if decision.resolution is not None:
+        return "approved" if decision.resolution.approved else "rejected"
+    if decision.outcome in ("ask", "shadow_ask"):
+        return "pending"
+    return "rejected"
+
+
+def approval_attributes(decision: Decision) -> dict[str, Any]:
+    """The approval attributes of a decision's span (none for a call that did not ask)."""
+    outcome = approval_outcome(decision)
+    if outcome is None:
+        return {}
+    request = decision.approval
+    denial = decision.denial
+    rid = request.id if request is not None else denial.approval_id if denial is not None else None
+    attrs: dict[str, Any] = {APPROVAL_OUTCOME: outcome}
+    if rid is not None:
+        attrs[APPROVAL_ID] = rid
+    resolution = decision.resolution
+    if resolution is not None and resolution.by:
+        attrs[APPROVAL_BY] = resolution.by
+    return attrs
+
+
 def annotate(span: Span, decision: Decision) -> None:
     """Write a decision onto its tool span."""
     denial = decision.denial
     # One set_attributes call: the SDK takes its span lock once per call.
     attrs: dict[str, Any] = denial_attributes(decision) if denial is not None else {}
+    if decision.approval is not None or (denial is not None and denial.approval_id is not None):
+        attrs.update(approval_attributes(decision))
     attrs[DECISION] = decision.outcome
     if decision.call_id is not None:
         attrs[GEN_AI_TOOL_CALL_ID] = decision.call_id

@@ -125,3 +125,38 @@ def test_narrowing_proves_provenance_only_when_the_child_keeps_it() -> None:
     # The child may add provenance where the parent has none: narrower.
     adds = {"task": "c", "ttl": "1m", "tools": {"read_file": {"args": {"path": {"provenance": "trusted"}}}}}
     assert narrower(adds, parent).narrower
+
+
+def test_ask_rules_see_where_a_value_came_from() -> None:
+    """`ask: untrusted(args.x)` puts only a payee read from a document to a person."""
+    data = manifest(transfer={"args": {"to": {}, "amount": {"type": "number"}},
+                              "ask": ["untrusted(args.to)", "args.amount > 1000.0"]})
+    asked: list[str] = []
+
+    def approver(request: Any) -> bool:
+        asked.append(request.reason)
+        return False
+
+    guard = Guard(data, store=MemoryStore(), inputs=[f"pay {IBAN}"], approver=approver)
+    guard.invoke("read_file", lambda path: DOCUMENT, {"path": "p"})
+    assert guard.authorize("transfer", {"to": IBAN, "amount": 10}).allowed
+    refused = guard.authorize("transfer", {"to": INJECTED, "amount": 10})
+    assert code_of(refused) is DenialCode.APPROVAL_DENIED
+    assert code_of(guard.authorize("transfer", {"to": IBAN, "amount": 5000})) is (
+        DenialCode.APPROVAL_DENIED)
+    assert asked == ["untrusted(args.to)", "args.amount > 1000.0"]
+    compiled = guard.manifest.compiled().tools["transfer"]
+    assert compiled.contextual and not compiled.direct
+
+
+def test_a_parents_ask_rule_probes_the_parents_view_of_results() -> None:
+    parent = Guard(manifest(transfer={"args": {"to": {}}, "ask": "untrusted(args.to)"}),
+                   store=MemoryStore())
+    child = parent.delegate({"task": parent.task + "-c", "ttl": "10m", "tools": {
+        "read_file": {"args": {"path": {}}}, "transfer": {"args": {"to": {}}}}})
+    assert child.check("transfer", {"to": INJECTED}).allowed
+    child.invoke("read_file", lambda path: DOCUMENT, {"path": "p"})
+    decision = child.check("transfer", {"to": INJECTED})
+    assert decision.outcome == "ask" and decision.denial is not None
+    assert decision.denial.depth == 1 and decision.denial.task == parent.task  # the parent asked
+    assert child.check("transfer", {"to": "a value nobody returned"}).allowed

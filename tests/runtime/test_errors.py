@@ -8,6 +8,8 @@ import pytest
 
 import guardrail
 from guardrail import (
+    ApprovalDenied,
+    ApprovalRequired,
     ArgumentUntrusted,
     ArgumentViolation,
     AuditLogError,
@@ -38,6 +40,9 @@ EXPECTED = {
     DenialCode.ARGUMENT_UNTRUSTED: ArgumentUntrusted,
     DenialCode.CONDITION_FAILED: ConditionFailed,
     DenialCode.BUDGET_EXHAUSTED: BudgetExhausted,
+    DenialCode.APPROVAL_REQUIRED: ApprovalRequired,
+    DenialCode.APPROVAL_DENIED: ApprovalDenied,
+    DenialCode.APPROVAL_EXPIRED: ApprovalDenied,
     # The guard's own failures: the base class, no kind of call to name.
     DenialCode.STORE_UNAVAILABLE: DelegationDenied,
     DenialCode.INTERNAL_ERROR: DelegationDenied,
@@ -59,6 +64,7 @@ def test_one_tree_and_its_drawing() -> None:
     public = [getattr(guardrail, name) for name in guardrail.__all__]
     errors = [obj for obj in public if inspect.isclass(obj) and issubclass(obj, BaseException)]
     assert {cls.__name__ for cls in errors} == {
+        "ApprovalDenied", "ApprovalError", "ApprovalRequired",
         "ArgumentUntrusted", "ArgumentViolation", "AuditLogError", "AuthoringError",
         "BudgetExhausted", "ConditionFailed", "DelegationDenied",
         "DelegationExpired", "DelegationRevoked", "GuardrailError", "ManifestError", "NotJson",

@@ -205,9 +205,34 @@ def rule_race(a: dict[str, Any]) -> dict[str, Any]:
     return {"allowed": got, "errors": errors, "alive": sum(t.is_alive() for t in threads)}
 
 
+def take_approval(a: dict[str, Any]) -> dict[str, Any]:
+    """Threads race to use one approval (by its id, or by retrying the identical call); report
+    the outcomes."""
+    store = open_store(a["url"])
+    g = Guard(a["manifest"], store=store)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        wait_for(a["go"])
+        decision = g.authorize(a["tool"], a["args"], approval=a.get("approval"))
+        with lock:
+            outcomes.append("allow" if decision.allowed else decision.denial.code.value)
+
+    threads = [threading.Thread(target=run) for _ in range(a["threads"])]
+    for t in threads:
+        t.start()
+    Path(a["ready"]).touch()
+    for t in threads:
+        t.join(WAIT)
+    store.close()
+    return {"outcomes": outcomes}
+
+
 COMMANDS = {
     "kinds_race": kinds_race,
     "rule_race": rule_race,
+    "take_approval": take_approval,
     "race": race,
     "revoke": revoke,
     "revoked": revoked,

@@ -392,7 +392,7 @@ def test_async_redis_keeps_the_new_kinds(redis_server: Any, clock: Clock) -> Non
         assert results[:5].count(True) == 2
         # The three mail calls race: whichever recipient is charged first owns the one
         # distinct slot, so either "a" twice (and "b" denied) or "b" alone.
-        allowed_to = {t for t, ok in zip(("a", "b", "a"), results[5:]) if ok}
+        allowed_to = {t for t, ok in zip(("a", "b", "a"), results[5:], strict=True) if ok}
         assert len(allowed_to) == 1
         assert results[5:] == ([True, False, True] if allowed_to == {"a"} else [False, True, False])
         clock.now += 60

@@ -27,7 +27,8 @@ def test_the_database_is_in_wal_mode_with_its_schema(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert tables == {"guardrail_units", "guardrail_revoked", "guardrail_refunds",
-                          "guardrail_events", "guardrail_members"}
+                          "guardrail_events", "guardrail_members",
+                          "guardrail_approvals", "guardrail_approval_calls"}
     finally:
         conn.close()
 
