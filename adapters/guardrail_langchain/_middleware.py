@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -9,10 +11,11 @@ from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResp
 from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.constants import CONFIG_KEY_CHECKPOINTER
+from langgraph.errors import GraphBubbleUp
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command, interrupt
 
-from guardrail import ApprovalRequest, ApprovalRequired, DelegationDenied, Guard
+from guardrail import ApprovalError, ApprovalRequest, ApprovalRequired, DelegationDenied, Guard
 
 from ._common import OnDenial, check_on_denial, denial_message, require
 from ._review import Answer, read_answer, review_request
@@ -52,10 +55,10 @@ class DelegationMiddleware(AgentMiddleware):
     same answer, `Command(resume={"decisions": [decision]})`: `approve` runs the call with that
     approval (charged once, after it; a `by` in the decision is recorded), `reject` refuses the
     request and answers with the `approval_denied` denial, `edit` has the guard decide the edited
-    arguments from scratch (denied, allowed, or asking again). An answer that cannot be read
-    refuses the call. Pausing needs a checkpointer; without one (or with a guard that has an
-    approver, which answers at once) a call that asks is handled as any denial
-    (`approval_required`, per `on_denial`).
+    arguments from scratch (denied, allowed, or asking again; the replaced call's request is
+    refused once the call is over). An answer that cannot be read refuses the call. Pausing
+    needs a checkpointer; without one (or with a guard that has an approver, which answers at
+    once) a call that asks is handled as any denial (`approval_required`, per `on_denial`).
 
     Provenance: every tool result is recorded for the task (the guard does it as it runs the
     tool), and with `trust_request=True` (the default) the first human message of each run is
@@ -144,6 +147,18 @@ class DelegationMiddleware(AgentMiddleware):
         answer = read_answer(interrupt(review_request(asked.request)), request.tool_call["name"])
         return asked.request, answer
 
+    def _drop_replaced(self, replaced: list[ApprovalRequest]) -> None:
+        """Refuses the requests of calls a reviewer replaced by an edit, once the call is over.
+
+        Not before: until the node finishes, each resume runs it again from the start, and the
+        replaced call must then still find its request pending to reach the answer that edited
+        it. After, a replaced request left pending could still be approved out of band and run.
+        (One used or expired meanwhile cannot be refused, and needs nothing.)
+        """
+        for request in replaced:
+            with contextlib.suppress(ApprovalError):
+                self.guard.reject(request, reason="replaced by the reviewer's edit")
+
     def wrap_tool_call(
         self,
         request: ToolCallRequest,
@@ -155,19 +170,27 @@ class DelegationMiddleware(AgentMiddleware):
         request = self._request(request)
         if not can_pause(request):
             return handler(request)
-        while True:
-            try:
-                with reviewing(self.guard, pause=True):
+        replaced: list[ApprovalRequest] = []
+        try:
+            while True:
+                try:
+                    with reviewing(self.guard, pause=True):
+                        return handler(request)
+                except ApprovalRequired as asked:
+                    pending, answer = self._review(asked, request)
+                if answer.kind == "edit":
+                    replaced.append(pending)
+                    request = _edited(request, answer)  # decided from scratch: may ask again
+                    continue
+                # Approve or reject: the guard takes the answer as this call's approval (used
+                # once, charged once on approve; recorded and denied `approval_denied` on reject).
+                with reviewing(self.guard, answer.approval(pending), pause=False):
                     return handler(request)
-            except ApprovalRequired as asked:
-                pending, answer = self._review(asked, request)
-            if answer.kind == "edit":
-                request = _edited(request, answer)  # decided from scratch: may ask again
-                continue
-            # Approve or reject: the guard takes the answer as this call's approval (used once,
-            # charged once on approve; recorded and denied `approval_denied` on reject).
-            with reviewing(self.guard, answer.approval(pending), pause=False):
-                return handler(request)
+        except GraphBubbleUp:
+            replaced.clear()  # paused: the node runs again on resume
+            raise
+        finally:
+            self._drop_replaced(replaced)
 
     async def awrap_tool_call(
         self,
@@ -180,19 +203,26 @@ class DelegationMiddleware(AgentMiddleware):
         request = self._request(request)
         if not can_pause(request):
             return await handler(request)
-        while True:
-            try:
-                with reviewing(self.guard, pause=True):
+        replaced: list[ApprovalRequest] = []
+        try:
+            while True:
+                try:
+                    with reviewing(self.guard, pause=True):
+                        return await handler(request)
+                except ApprovalRequired as asked:
+                    pending, answer = self._review(asked, request)
+                if answer.kind == "edit":
+                    replaced.append(pending)
+                    request = _edited(request, answer)
+                    continue
+                with reviewing(self.guard, answer.approval(pending), pause=False):
                     return await handler(request)
-            except ApprovalRequired as asked:
-                pending, answer = self._review(asked, request)
-            if answer.kind == "edit":
-                request = _edited(request, answer)
-                continue
-            # Approve or reject: the guard takes the answer as this call's approval (used once,
-            # charged once on approve; recorded and denied `approval_denied` on reject).
-            with reviewing(self.guard, answer.approval(pending), pause=False):
-                return await handler(request)
+        except GraphBubbleUp:
+            replaced.clear()
+            raise
+        finally:
+            if replaced:  # the store's I/O off the event loop
+                await asyncio.to_thread(self._drop_replaced, replaced)
 
 
 def can_pause(request: ToolCallRequest) -> bool:

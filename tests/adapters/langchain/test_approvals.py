@@ -225,6 +225,37 @@ def test_edit_that_asks_again_pauses_again(make_guard: MakeGuard) -> None:
     assert [m.content for m in tool_messages(done)] == ["paid landlord 90.0"]
     assert run.bank.paid == [("landlord", 90.0)]
     assert run.used() == 1
+    assert run.guard.pending() == []
+
+
+def test_a_request_replaced_by_an_edit_stays_pending_while_paused_then_is_refused(
+    make_guard: MakeGuard,
+) -> None:
+    run = Run(make_guard(GRANTS), pay_call(120))
+    run.start()
+    (original,) = run.guard.pending()
+    only_interrupt(run.resume(edit(90)))
+    # Still pending while paused: the resumed node decides the original call again first.
+    assert {r.args["amount"] for r in run.guard.pending()} == {120, 90}
+    run.resume(APPROVE)
+    assert run.guard.pending() == []
+    # Refused once the call is over, so an out-of-band approval can no longer run it.
+    retried = run.guard.authorize("pay", {"payee": "landlord", "amount": 120.0})  # as parsed
+    assert retried.denial is not None and retried.denial.code == "approval_denied"
+    assert retried.denial.approval_id == original.id
+    assert "replaced by the reviewer's edit" in retried.denial.message
+
+
+def test_an_edit_back_to_the_original_call_is_the_original_request(make_guard: MakeGuard) -> None:
+    run = Run(make_guard(GRANTS), pay_call(120))
+    run.start()
+    (original,) = run.guard.pending()
+    run.resume(edit(90))
+    back = only_interrupt(run.resume(edit(120)))
+    assert original.id in back["action_requests"][0]["description"]
+    run.resume(APPROVE)
+    assert run.bank.paid == [("landlord", 120.0)] and run.used() == 1
+    assert run.guard.pending() == []
 
 
 def test_a_call_that_does_not_ask_is_not_paused(make_guard: MakeGuard) -> None:
@@ -382,6 +413,7 @@ def test_async_agent_pauses_and_resumes(make_guard: MakeGuard) -> None:
         assert again["action_requests"][0]["args"]["amount"] == 70
         done = await edited.aresume(APPROVE)
         assert edited.bank.paid == [("landlord", 70.0)] and edited.used() == 1
+        assert edited.guard.pending() == []
 
         malformed = Run(make_guard(GRANTS), pay_call(120))
         await malformed.astart()
