@@ -169,6 +169,29 @@ def test_resuming_decides_the_call_again_without_a_second_request_or_charge(
     assert run.guard.pending() == []
 
 
+def test_the_decision_log_has_the_ask_per_pause_and_resume_then_the_approved_allow(
+    make_guard: MakeGuard,
+) -> None:
+    class Sink:
+        def __init__(self) -> None:
+            self.lines: list[tuple[str, str | None, str | None]] = []
+
+        def record(self, decision: Any, guard: Guard, args: Any) -> None:
+            resolution = decision.resolution
+            request = decision.approval
+            self.lines.append((
+                decision.outcome, request.id if request else None, resolution.by if resolution else None
+            ))
+
+    sink = Sink()
+    run = Run(make_guard(GRANTS, audit=sink), pay_call(120))
+    run.start()
+    run.resume({"decisions": [{"type": "approve", "by": "ann"}]})
+    (first, again, allowed) = sink.lines
+    assert first == again == ("ask", first[1], None)
+    assert allowed == ("allow", first[1], "ann")
+
+
 def test_reject_answers_with_approval_denied_and_never_runs(make_guard: MakeGuard) -> None:
     run = Run(make_guard(GRANTS), pay_call(120))
     run.start()
