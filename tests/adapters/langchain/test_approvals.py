@@ -17,6 +17,8 @@ from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode
 from langgraph.types import Command, Interrupt
 
 from guardrail import Approval, ApprovalDenied, ApprovalRequired, Guard
@@ -64,7 +66,7 @@ def model(*calls: dict[str, Any]) -> ScriptedChatModel:
 
 
 THREAD = {"configurable": {"thread_id": "t-1"}}
-START = {"messages": [{"role": "user", "content": "Pay the rent."}]}
+ASKED = {"messages": [{"role": "user", "content": "Pay the rent."}]}
 
 
 class Run:
@@ -81,13 +83,13 @@ class Run:
         )
 
     def start(self) -> dict[str, Any]:
-        return self.agent.invoke(START, THREAD)
+        return self.agent.invoke(ASKED, THREAD)
 
     def resume(self, answer: Any) -> dict[str, Any]:
         return self.agent.invoke(Command(resume=answer), THREAD)
 
     async def astart(self) -> dict[str, Any]:
-        return await self.agent.ainvoke(START, THREAD)
+        return await self.agent.ainvoke(ASKED, THREAD)
 
     async def aresume(self, answer: Any) -> dict[str, Any]:
         return await self.agent.ainvoke(Command(resume=answer), THREAD)
@@ -307,7 +309,7 @@ def test_the_interrupt_is_what_human_in_the_loop_middleware_pauses_with(make_gua
         )],
         checkpointer=InMemorySaver(),
     )
-    theirs = only_interrupt(hitl_agent.invoke(START, THREAD))
+    theirs = only_interrupt(hitl_agent.invoke(ASKED, THREAD))
 
     assert set(ours) == set(theirs) == {"action_requests", "review_configs"}
     assert ours["review_configs"] == theirs["review_configs"]
@@ -378,7 +380,7 @@ def test_without_a_checkpointer_a_call_that_asks_is_an_approval_required_denial(
     make_guard: MakeGuard,
 ) -> None:
     run = Run(make_guard(GRANTS), pay_call(120), checkpointer=False)
-    done = run.agent.invoke(START)
+    done = run.agent.invoke(ASKED)
     assert interrupts(done) == []
     (message,) = tool_messages(done)
     denial = approval_denial(message)
@@ -390,7 +392,7 @@ def test_without_a_checkpointer_a_call_that_asks_is_an_approval_required_denial(
 def test_without_a_checkpointer_on_denial_raise_raises_approval_required(make_guard: MakeGuard) -> None:
     run = Run(make_guard(GRANTS), pay_call(120), on_denial="raise", checkpointer=False)
     with pytest.raises(ApprovalRequired) as raised:
-        run.agent.invoke(START)
+        run.agent.invoke(ASKED)
     assert raised.value.request is not None and raised.value.request.tool == "pay"
 
 
@@ -498,7 +500,46 @@ def test_guarded_tools_in_the_middlewares_agent_pause_too(make_guard: MakeGuard)
         model(pay_call(120)), guard_tools(bank.tools(), guard),
         middleware=[DelegationMiddleware(guard)], checkpointer=InMemorySaver(),
     )
-    only_interrupt(agent.invoke(START, THREAD))
+    only_interrupt(agent.invoke(ASKED, THREAD))
     agent.invoke(Command(resume=APPROVE), THREAD)
     assert bank.paid == [("landlord", 120.0)]
     assert guard.usage()["tools.pay.calls"]["used"] == 1
+
+
+# --- LangGraph without create_agent -------------------------------------------------------------
+
+
+def tools_graph(node: ToolNode) -> Any:
+    graph = StateGraph(MessagesState)
+    graph.add_node("tools", node)
+    graph.add_edge(START, "tools")
+    graph.add_edge("tools", END)
+    return graph.compile(checkpointer=InMemorySaver())
+
+
+CALLED = {"messages": [AIMessage("", tool_calls=[pay_call(120)])]}
+
+
+def test_the_middleware_pauses_a_toolnode_of_a_graph_with_a_checkpointer(make_guard: MakeGuard) -> None:
+    guard = make_guard(GRANTS)
+    bank = Bank()
+    middleware = DelegationMiddleware(guard)
+    graph = tools_graph(ToolNode(
+        bank.tools(), wrap_tool_call=middleware.wrap_tool_call,
+        awrap_tool_call=middleware.awrap_tool_call,
+    ))
+    assert only_interrupt(graph.invoke(CALLED, THREAD))["action_requests"][0]["name"] == "pay"
+    done = asyncio.run(graph.ainvoke(Command(resume=APPROVE), THREAD))
+    assert [m.content for m in tool_messages(done)] == ["paid landlord 120.0"]
+    assert bank.paid == [("landlord", 120.0)]
+
+
+def test_guarded_tools_in_a_toolnode_never_pause(make_guard: MakeGuard) -> None:
+    guard = make_guard(GRANTS)
+    bank = Bank()
+    graph = tools_graph(ToolNode(guard_tools(bank.tools(), guard)))
+    done = graph.invoke(CALLED, THREAD)
+    assert interrupts(done) == []
+    (message,) = tool_messages(done)
+    assert approval_denial(message)["code"] == "approval_required"
+    assert bank.paid == []
