@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool
+from langgraph.constants import CONFIG_KEY_CHECKPOINTER
+from langgraph.errors import GraphBubbleUp
 from langgraph.prebuilt.tool_node import ToolCallRequest
-from langgraph.types import Command
+from langgraph.types import Command, interrupt
 
-from guardrail import DelegationDenied, Guard
+from guardrail import ApprovalError, ApprovalRequest, ApprovalRequired, DelegationDenied, Guard
 
 from ._common import OnDenial, check_on_denial, denial_message, require
-from ._tools import GuardedTool
+from ._review import Answer, read_answer, review_request
+from ._tools import GuardedTool, reviewing
 
 __all__ = ["DelegationMiddleware"]
 
@@ -42,6 +47,18 @@ class DelegationMiddleware(AgentMiddleware):
 
     Use either this middleware or `guard_tools` for one agent. (A tool guarded by this same guard
     is left to decide for itself, so a call is never decided, or charged, twice.)
+
+    Approvals: a call the guard sends to a person (outcome `ask`, the grant's `ask:`) pauses the
+    graph with LangGraph's `interrupt()`, whose value is the `HITLRequest` LangChain's
+    `HumanInTheLoopMiddleware` pauses with (one action: the call with its arguments as checked;
+    the description gives the rule that asked and the request id), and the run resumes with the
+    same answer, `Command(resume={"decisions": [decision]})`: `approve` runs the call with that
+    approval (charged once, after it; a `by` in the decision is recorded), `reject` refuses the
+    request and answers with the `approval_denied` denial, `edit` has the guard decide the edited
+    arguments from scratch (denied, allowed, or asking again; the replaced call's request is
+    refused once the call is over). An answer that cannot be read refuses the call. Pausing
+    needs a checkpointer; without one (or with a guard that has an approver, which answers at
+    once) a call that asks is handled as any denial (`approval_required`, per `on_denial`).
 
     Provenance: every tool result is recorded for the task (the guard does it as it runs the
     tool), and with `trust_request=True` (the default) the first human message of each run is
@@ -116,13 +133,64 @@ class DelegationMiddleware(AgentMiddleware):
             return denial_message(denied.denial, tool_call_id=call["id"] or "", name=call["name"])
         return None
 
+    def _review(
+        self, asked: ApprovalRequired, request: ToolCallRequest
+    ) -> tuple[ApprovalRequest, Answer]:
+        """Pauses the graph for a person's answer to the request (see the class docstring).
+
+        LangGraph runs the node again from the start when it resumes, so the call is decided
+        again first: the guard gives the same pending request for the identical call (nothing is
+        charged while it asks), and `interrupt()` then returns the answer instead of pausing.
+        """
+        if asked.request is None or not self.guard.owns(asked):
+            raise asked
+        answer = read_answer(interrupt(review_request(asked.request)), request.tool_call["name"])
+        return asked.request, answer
+
+    def _drop_replaced(self, replaced: list[ApprovalRequest]) -> None:
+        """Refuses the requests of calls a reviewer replaced by an edit, once the call is over.
+
+        Not before: until the node finishes, each resume runs it again from the start, and the
+        replaced call must then still find its request pending to reach the answer that edited
+        it. After, a replaced request left pending could still be approved out of band and run.
+        (One used or expired meanwhile cannot be refused, and needs nothing.)
+        """
+        for request in replaced:
+            with contextlib.suppress(ApprovalError):
+                self.guard.reject(request, reason="replaced by the reviewer's edit")
+
     def wrap_tool_call(
         self,
         request: ToolCallRequest,
         handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
     ) -> ToolMessage | Command[Any]:
         denied = self._undecided(request)
-        return denied if denied is not None else handler(self._request(request))
+        if denied is not None:
+            return denied
+        request = self._request(request)
+        if not can_pause(request):
+            return handler(request)
+        replaced: list[ApprovalRequest] = []
+        try:
+            while True:
+                try:
+                    with reviewing(self.guard, pause=True):
+                        return handler(request)
+                except ApprovalRequired as asked:
+                    pending, answer = self._review(asked, request)
+                if answer.kind == "edit":
+                    replaced.append(pending)
+                    request = _edited(request, answer)  # decided from scratch: may ask again
+                    continue
+                # Approve or reject: the guard takes the answer as this call's approval (used
+                # once, charged once on approve; recorded and denied `approval_denied` on reject).
+                with reviewing(self.guard, answer.approval(pending), pause=False):
+                    return handler(request)
+        except GraphBubbleUp:
+            replaced.clear()  # paused: the node runs again on resume
+            raise
+        finally:
+            self._drop_replaced(replaced)
 
     async def awrap_tool_call(
         self,
@@ -130,7 +198,46 @@ class DelegationMiddleware(AgentMiddleware):
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
     ) -> ToolMessage | Command[Any]:
         denied = self._undecided(request)
-        return denied if denied is not None else await handler(self._request(request))
+        if denied is not None:
+            return denied
+        request = self._request(request)
+        if not can_pause(request):
+            return await handler(request)
+        replaced: list[ApprovalRequest] = []
+        try:
+            while True:
+                try:
+                    with reviewing(self.guard, pause=True):
+                        return await handler(request)
+                except ApprovalRequired as asked:
+                    pending, answer = self._review(asked, request)
+                if answer.kind == "edit":
+                    replaced.append(pending)
+                    request = _edited(request, answer)
+                    continue
+                with reviewing(self.guard, answer.approval(pending), pause=False):
+                    return await handler(request)
+        except GraphBubbleUp:
+            replaced.clear()
+            raise
+        finally:
+            if replaced:  # the store's I/O off the event loop
+                await asyncio.to_thread(self._drop_replaced, replaced)
+
+
+def can_pause(request: ToolCallRequest) -> bool:
+    """Whether the call runs in a LangGraph graph with a checkpointer, where `interrupt()` can
+    pause it and a resume can find it again. (Without one, LangGraph would stop the run with an
+    interrupt nobody can answer.)"""
+    runtime = request.runtime
+    config = getattr(runtime, "config", None) if runtime is not None else None
+    configurable = config.get("configurable") if isinstance(config, Mapping) else None
+    return isinstance(configurable, Mapping) and configurable.get(CONFIG_KEY_CHECKPOINTER) is not None
+
+
+def _edited(request: ToolCallRequest, answer: Answer) -> ToolCallRequest:
+    """The call with the reviewer's arguments (the same tool, the same id)."""
+    return request.override(tool_call={**request.tool_call, "args": answer.args or {}})
 
 
 def first_human_text(state: Any) -> str | None:

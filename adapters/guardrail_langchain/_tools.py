@@ -11,7 +11,9 @@ guard's span. Its artifact and `ToolMessage` come out as usual.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NamedTuple, get_type_hints
 
 from langchain_core.callbacks import (
@@ -29,7 +31,7 @@ from langchain_core.tools import (
 from langchain_core.tools import tool as _as_tool
 from pydantic import Field, PrivateAttr
 
-from guardrail import DelegationDenied, Guard, NotJson, normalize_arguments
+from guardrail import Approval, ApprovalRequired, DelegationDenied, Guard, NotJson, normalize_arguments
 
 from ._common import (
     SINGLE_INPUT_KEY,
@@ -50,6 +52,46 @@ __all__ = ["GuardedTool", "guard_tools"]
 # under this key. A pydantic field cannot start with an underscore, so no tool argument can
 # collide with it.
 _CALL_KEY = "__guardrail_call__"
+
+
+class Review:
+    """What `DelegationMiddleware` asks of the calls of its guard's tools while it runs one (see
+    `reviewing`): let an `ask` out as `ApprovalRequired` (so it can pause the graph) instead of
+    the tool's denial convention, and bring a person's answer (`approval=`) to the call."""
+
+    __slots__ = ("approval", "guard", "pause")
+
+    def __init__(self, guard: Guard, approval: Approval | None, *, pause: bool) -> None:
+        self.guard = guard
+        self.approval = approval
+        self.pause = pause
+
+    def take(self) -> Approval | None:
+        """The answer, for the first decision that asks for it: an approval allows one call, so a
+        second guarded layer of the same guard must not bring it again."""
+        approval, self.approval = self.approval, None
+        return approval
+
+
+# A context variable rather than a tool attribute: LangChain runs the tool in a copy of the
+# caller's context, and the same tool object may run other calls at the same time.
+_review: ContextVar[Review | None] = ContextVar("guardrail_langchain_review", default=None)
+
+
+@contextmanager
+def reviewing(guard: Guard, approval: Approval | None = None, *, pause: bool) -> Iterator[None]:
+    """Within: the calls `guard` decides in guarded tools bring `approval`, and with `pause` an
+    `ask` raises `ApprovalRequired` whatever the tool's `on_denial`."""
+    token = _review.set(Review(guard, approval, pause=pause))
+    try:
+        yield
+    finally:
+        _review.reset(token)
+
+
+def _review_of(guard: Guard) -> Review | None:
+    review = _review.get()
+    return review if review is not None and review.guard is guard else None
 
 
 class _Call(NamedTuple):
@@ -284,12 +326,15 @@ class GuardedTool(BaseTool):
         **kwargs: Any,
     ) -> Any:
         call, execute = self._prepare(args, kwargs, _guardrail_config, run_manager, run_async=False)
+        guard = self._wiring.guard
+        review = _review_of(guard)
         try:
-            return self._wiring.guard.invoke(
-                self.name, execute, call.args, call_id=call.call_id, defaults=call.defaults
+            return guard.invoke(
+                self.name, execute, call.args, call_id=call.call_id, defaults=call.defaults,
+                approval=review.take() if review is not None else None,
             )
         except DelegationDenied as denied:
-            return self._denied(denied, call)
+            return self._denied(denied, call, review)
 
     async def _arun(
         self,
@@ -299,19 +344,25 @@ class GuardedTool(BaseTool):
         **kwargs: Any,
     ) -> Any:
         call, execute = self._prepare(args, kwargs, _guardrail_config, run_manager, run_async=True)
+        guard = self._wiring.guard
+        review = _review_of(guard)
         try:
-            return await self._wiring.guard.ainvoke(
-                self.name, execute, call.args, call_id=call.call_id, defaults=call.defaults
+            return await guard.ainvoke(
+                self.name, execute, call.args, call_id=call.call_id, defaults=call.defaults,
+                approval=review.take() if review is not None else None,
             )
         except DelegationDenied as denied:
-            return self._denied(denied, call)
+            return self._denied(denied, call, review)
 
-    def _denied(self, denied: DelegationDenied, call: _Call) -> Any:
+    def _denied(self, denied: DelegationDenied, call: _Call, review: Review | None) -> Any:
         """What `_run` returns for a denied call, in the shape `BaseTool.run` expects. Raises it
         again unless this tool answers the model with it: this guard's own denial (not one the
-        tool itself raised, which is the tool's error) with `on_denial="message"`."""
+        tool itself raised, which is the tool's error) with `on_denial="message"`, and not an
+        `ask` the middleware is waiting for (`reviewing(pause=True)`)."""
         wiring = self._wiring
         if wiring.on_denial == "raise" or not wiring.guard.owns(denied):
+            raise denied
+        if review is not None and review.pause and isinstance(denied, ApprovalRequired):
             raise denied
         out: ToolMessage | str
         if call.call_id is None:
