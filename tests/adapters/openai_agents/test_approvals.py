@@ -14,6 +14,7 @@ from agents import (
     FunctionTool,
     ModelBehaviorError,
     RunContextWrapper,
+    RunHooks,
     Runner,
     RunResult,
     RunState,
@@ -21,7 +22,7 @@ from agents import (
     function_tool,
 )
 from agents.tool_context import ToolContext
-from guardrail_openai_agents import guard_function_tools
+from guardrail_openai_agents import delegation_input_guardrail, guard_function_tools
 from openai.types.responses import ResponseFunctionToolCall
 
 from guardrail import ApprovalRequired, AuditLog, Guard, MemoryStore
@@ -479,3 +480,86 @@ def test_run_sync_interrupts_and_resumes_with_a_sync_tool() -> None:
     state.approve(result.interruptions[0])
     assert Runner.run_sync(agent, state, run_config=RUN_CONFIG).final_output == "ok"
     assert ran == ["a"] and calls_used(guard) == 1
+
+
+# -- next to the tool's own setting, the SDK's limits, the guardrail form ---------------------------
+
+
+@pytest.mark.asyncio
+async def test_the_tools_own_needs_approval_still_asks_except_for_calls_the_guard_denies() -> None:
+    ran: list[str] = []
+
+    async def own_rule(ctx: RunContextWrapper[Any], params: dict[str, Any], call_id: str) -> bool:
+        return params.get("payee") == "boss"
+
+    @function_tool(needs_approval=own_rule)
+    def pay(payee: str, amount: float) -> str:
+        """Pay an amount to a payee."""
+        ran.append(payee)
+        return "paid"
+
+    guard = Guard(manifest(), store=MemoryStore())
+    model = ScriptModel(
+        [
+            [
+                call("pay", {"payee": "boss", "amount": 10}, "c1"),  # the tool's rule asks
+                call("pay", {"payee": "boss", "amount": 900}, "c2"),  # the guard denies it
+                call("pay", {"payee": "shop", "amount": 10}, "c3"),  # nobody asks
+            ],
+            [assistant_message("ok")],
+        ]
+    )
+    agent = agent_with(guard_function_tools([pay], guard), model)
+    result = await run(agent)
+    assert [item.call_id for item in result.interruptions] == ["c1"]
+    assert ran == ["shop"]
+    state = result.to_state()
+    state.approve(result.interruptions[0])
+    await resume(agent, state)
+    assert denial(tool_outputs(model)["c2"])["code"] == "argument_invalid"
+    assert ran == ["shop", "boss"] and calls_used(guard) == 2
+
+
+@pytest.mark.asyncio
+async def test_arguments_that_are_not_an_object_are_asked_by_the_sdk_and_still_denied() -> None:
+    # The SDK puts arguments it cannot parse to a person without calling needs_approval; once
+    # approved they reach the guard, which denies them.
+    kit = Kit()
+    guard = Guard(manifest(), store=MemoryStore())
+    model = ScriptModel([[call("pay", "{not json", "c1")], [assistant_message("no")]])
+    agent = agent_with(guard_function_tools(kit.tools, guard), model)
+    result = await run(agent)
+    assert [item.call_id for item in result.interruptions] == ["c1"]
+    state = result.to_state()
+    state.approve(result.interruptions[0])
+    await resume(agent, state)
+    assert denial(tool_outputs(model)["c1"])["code"] == "argument_invalid"
+    assert kit.ran == [] and calls_used(guard) == 0
+
+
+@pytest.mark.asyncio
+async def test_the_input_guardrail_form_rejects_an_asking_call_until_the_guard_has_an_answer() -> None:
+    guard = Guard(manifest(), store=MemoryStore())
+    ran: list[str] = []
+
+    @function_tool(tool_input_guardrails=[delegation_input_guardrail(guard)])
+    def pay(payee: str, amount: float) -> str:
+        """Pay an amount to a payee."""
+        ran.append(payee)
+        return "paid"
+
+    same = {"payee": "landlord", "amount": 300}
+    model = ScriptModel([[call("pay", same, "c1")], [call("pay", same, "c2")], [assistant_message("ok")]])
+
+    class Approving(RunHooks[Any]):
+        """Answers the guard's pending request before the model's next turn, out of band."""
+
+        async def on_llm_start(self, context: Any, agent: Any, prompt: Any, items: Any) -> None:
+            for request in guard.pending():
+                guard.approve(request, by="ann")
+
+    result = await Runner.run(agent_with([pay], model), "go", run_config=RUN_CONFIG, hooks=Approving())
+    assert result.interruptions == []
+    assert denial(tool_outputs(model)["c1"])["code"] == "approval_required"
+    assert tool_outputs(model)["c2"] == "paid"
+    assert ran == ["landlord"] and calls_used(guard) == 1
