@@ -174,6 +174,7 @@ def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial
     parameters.check(guard, name)
     guarded = copy.copy(tool)
     inner = guarded.on_invoke_tool  # rebound to the copy by FunctionTool.__copy__
+    asking = _asks(guard, name)  # tools without an ask rule pay nothing for approvals
     asked = _Asked()
 
     def prepared(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -195,7 +196,7 @@ def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial
         sent, checked, defaults = prepared(args)
         # The tool parses this text as the guard's view was parsed: it runs with those values.
         text = input if len(sent) == len(args) else json.dumps(sent, ensure_ascii=False)
-        approved = _person_approved(ctx, name, call_id, asked.take(call_id, checked, defaults))
+        approved = asking and _person_approved(ctx, name, call_id, asked.take(call_id, checked, defaults))
         try:
             return await guard.ainvoke(
                 name, lambda **_: inner(ctx, text), checked, call_id=call_id, defaults=defaults,
@@ -207,7 +208,7 @@ def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial
             return _answer(denied.denial, on_denial, getattr(denied, "request", None))
 
     guarded.on_invoke_tool = on_invoke_tool
-    if _asks(guard, name):
+    if asking:
         own = tool.needs_approval
 
         async def needs_approval(
