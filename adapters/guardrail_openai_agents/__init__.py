@@ -2,7 +2,9 @@
 
 * :func:`guard_function_tools` returns copies of your ``FunctionTool``s (same name,
   description and JSON schema) whose invocation is authorized by a
-  :class:`guardrail.Guard` first, inside the guard's ``execute_tool`` span.
+  :class:`guardrail.Guard` first, inside the guard's ``execute_tool`` span. Tools with a
+  manifest ``ask`` rule get a ``needs_approval`` the guard decides, so a call a person must
+  approve interrupts the run and resumes through ``RunState.approve`` / ``reject``.
 * :func:`delegation_input_guardrail` builds a ``ToolInputGuardrail`` from a guard, for
   those who prefer the SDK's own tool-guardrail mechanism, and
   :func:`delegation_output_guardrail` a ``ToolOutputGuardrail`` that records tool outputs for

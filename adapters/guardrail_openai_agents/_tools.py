@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, cast
 
@@ -18,10 +19,20 @@ from agents import (
     ToolOutputGuardrailData,
 )
 from agents.function_schema import function_schema
+from agents.run_context import RunContextWrapper
 from agents.tool_context import ToolContext
 from pydantic import BaseModel, ValidationError
 
-from guardrail import DelegationDenied, Denial, Guard, NotJson, json_schema_defaults, normalize_arguments
+from guardrail import (
+    ApprovalRequest,
+    ApprovalRequired,
+    DelegationDenied,
+    Denial,
+    Guard,
+    NotJson,
+    json_schema_defaults,
+    normalize_arguments,
+)
 
 OnDenial = Literal["message", "raise"]
 """``"message"``: the model gets the denial as the tool's output; ``"raise"``: the run fails
@@ -140,6 +151,16 @@ def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial
     subclass (also an ``AgentsException``, so the SDK does not wrap it) propagates out of
     ``Runner.run``. A ``DelegationDenied`` the tool itself raises is the tool's error, handled
     as the SDK handles tool errors. The original ``tool`` is left unchanged.
+
+    Approvals: when a manifest of the guard's chain has an ``ask`` rule for the tool, the copy's
+    ``needs_approval`` is the guard's dry run (``acheck``, nothing charged or stored): a call
+    that would ask interrupts the run (``result.interruptions``), one the guard would deny is not
+    asked about and is denied when it runs, and the tool's own ``needs_approval`` still applies.
+    After ``RunState.approve(item)`` the call runs with ``approval=True`` (a person approved this
+    exact call), once, and is charged then; after ``RunState.reject(item)`` it never runs. A
+    standing ``always_approve`` approves only the call the person saw: a later call that asks
+    reaches the guard unapproved and is denied ``approval_required`` (its request waits in the
+    guard). With a guard ``approver`` the run is not interrupted: the approver answers.
     """
     if not isinstance(tool, FunctionTool):
         raise TypeError(
@@ -153,6 +174,15 @@ def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial
     parameters.check(guard, name)
     guarded = copy.copy(tool)
     inner = guarded.on_invoke_tool  # rebound to the copy by FunctionTool.__copy__
+    asking = _asks(guard, name)  # tools without an ask rule pay nothing for approvals
+    asked = _Asked()
+
+    def prepared(args: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(what was sent, nulls for optional parameters left out; the arguments as the guard
+        checks them; the defaults the tool runs with)."""
+        sent = {k: v for k, v in args.items() if v is not None or k not in parameters.optional}
+        checked, defaults = parameters.for_guard(sent)
+        return sent, checked, defaults
 
     async def on_invoke_tool(ctx: ToolContext[Any], input: str) -> Any:
         call_id = getattr(ctx, "tool_call_id", None)
@@ -163,34 +193,138 @@ def guard_function_tool(tool: FunctionTool, guard: Guard, *, on_denial: OnDenial
             if decision.denial is not None and decision.blocks:
                 return _answer(decision.denial, on_denial)
             return await inner(ctx, input)
-        sent = {k: v for k, v in args.items() if v is not None or k not in parameters.optional}
+        sent, checked, defaults = prepared(args)
         # The tool parses this text as the guard's view was parsed: it runs with those values.
         text = input if len(sent) == len(args) else json.dumps(sent, ensure_ascii=False)
-        checked, defaults = parameters.for_guard(sent)
+        approved = asking and _person_approved(ctx, name, call_id, asked.take(call_id, checked, defaults))
         try:
             return await guard.ainvoke(
-                name, lambda **_: inner(ctx, text), checked, call_id=call_id, defaults=defaults
+                name, lambda **_: inner(ctx, text), checked, call_id=call_id, defaults=defaults,
+                approval=True if approved else None,
             )
         except DelegationDenied as denied:
             if not guard.owns(denied):
                 raise
-            return _answer(denied.denial, on_denial)
+            return _answer(denied.denial, on_denial, getattr(denied, "request", None))
 
     guarded.on_invoke_tool = on_invoke_tool
+    if asking:
+        own = tool.needs_approval
+
+        async def needs_approval(
+            run_context: RunContextWrapper[Any], params: dict[str, Any], call_id: str
+        ) -> bool:
+            """The guard's dry run (`acheck`: nothing charged, stored or used) decides whether
+            the SDK interrupts the run for this call; the tool's own setting may ask too."""
+            mine = await _own_setting(own, run_context, params, call_id)
+            if guard.approver is not None:
+                return mine  # the guard's approver answers when the call runs
+            _, checked, defaults = prepared(params)
+            filled = guard.with_defaults(name, checked, defaults)
+            complete = {k: v for k, v in filled.items() if v is not None}
+            decision = await guard.acheck(name, complete, call_id=call_id)
+            if decision.outcome == "deny":
+                return False  # denied when it runs: a call that cannot run is never asked about
+            if decision.outcome != "ask":
+                return mine
+            asked.put(call_id, checked, defaults)
+            return True
+
+        guarded.needs_approval = needs_approval
     return guarded
 
 
-def _answer(denial: Denial, on_denial: OnDenial) -> str:
+def _asks(guard: Guard, tool: str) -> bool:
+    """Whether a manifest of the guard's delegation chain has an ``ask`` rule for ``tool``: only
+    such tools get a ``needs_approval`` (the others keep the SDK's fast path). Whether a call
+    asks is the guard's decision (`Guard.acheck`)."""
+    link: Guard | None = guard
+    while link is not None:
+        grant = link.manifest.tools.get(tool)
+        if grant is not None and grant.ask_rules:
+            return True
+        link = link.parent
+    return False
+
+
+async def _own_setting(
+    setting: Any, run_context: RunContextWrapper[Any], params: dict[str, Any], call_id: str
+) -> bool:
+    """The tool's own ``needs_approval`` (a bool, or a callable that may return an awaitable)."""
+    if isinstance(setting, bool):
+        return setting
+    if callable(setting):
+        value = setting(run_context, params, call_id)
+        if inspect.isawaitable(value):
+            value = await value
+        return bool(value)
+    return True  # not something the SDK accepts: a person decides
+
+
+def _person_approved(ctx: ToolContext[Any], tool: str, call_id: str | None, asked: bool | None) -> bool:
+    """Whether a person approved exactly this call in the SDK's run (``RunState.approve``), so
+    that it runs with the guard's ``approval=True``.
+
+    ``asked``: True when this tool's ``needs_approval`` put this call to a person with these
+    arguments, False when with other arguments (never approved), None when it does not know
+    the call (a run state resumed by another process, or forgotten). A call it asked about runs
+    approved when the SDK approved it, per call or with ``always_approve`` (the person saw this
+    call). A call it does not know runs approved only when the SDK holds an approval of this
+    call id itself (which the SDK binds to the call's arguments), not a standing
+    ``always_approve`` of the tool: that would approve calls nobody saw.
+    """
+    if call_id is None or asked is False:
+        return False
+    try:
+        if ctx.is_tool_approved(tool, call_id) is not True:
+            return False
+        if asked:
+            return True
+        # A standing approval answers for any call id, including one never issued.
+        return ctx.is_tool_approved(tool, f"guardrail-unissued-{uuid.uuid4().hex}") is not True
+    except Exception:
+        return False
+
+
+class _Asked:
+    """The calls a guarded tool's ``needs_approval`` put to a person: call id -> the arguments as
+    the guard checked them; each is taken once, by the call's run (see `_person_approved`). Bounded
+    (oldest forgotten first)."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._calls: dict[str, str] = {}
+
+    @staticmethod
+    def _key(checked: dict[str, Any], defaults: dict[str, Any]) -> str:
+        return json.dumps([checked, defaults], sort_keys=True, ensure_ascii=False, default=repr)
+
+    def put(self, call_id: str, checked: dict[str, Any], defaults: dict[str, Any]) -> None:
+        self._calls.pop(call_id, None)
+        self._calls[call_id] = self._key(checked, defaults)
+        while len(self._calls) > self.LIMIT:
+            del self._calls[next(iter(self._calls))]
+
+    def take(self, call_id: str | None, checked: dict[str, Any], defaults: dict[str, Any]) -> bool | None:
+        """True: asked with these arguments; False: with others; None: not asked (or forgotten)."""
+        if call_id is None:
+            return None
+        key = self._calls.pop(call_id, None)
+        return None if key is None else key == self._key(checked, defaults)
+
+
+def _answer(denial: Denial, on_denial: OnDenial, request: ApprovalRequest | None = None) -> str:
     """A denied call's tool output, or (``"raise"``) the exception that stops the run."""
     if on_denial == "raise":
-        raise _stopping_the_run(denial) from None
+        raise _stopping_the_run(denial, request) from None
     return denial_output(denial)
 
 
 _RUN_STOPPING: dict[type[DelegationDenied], type[DelegationDenied]] = {}
 
 
-def _stopping_the_run(denial: Denial) -> DelegationDenied:
+def _stopping_the_run(denial: Denial, request: ApprovalRequest | None = None) -> DelegationDenied:
     """The same denial as an exception that is also an ``AgentsException``.
 
     ``Runner.run`` wraps any other exception from a tool in ``UserError``; an
@@ -207,6 +341,8 @@ def _stopping_the_run(denial: Denial) -> DelegationDenied:
         _RUN_STOPPING[base] = combined
     exc = combined(denial)
     exc.run_data = None  # type: ignore[attr-defined]  # OSError.__init__ skips AgentsException's
+    if isinstance(exc, ApprovalRequired):
+        exc.request = request
     return exc
 
 
