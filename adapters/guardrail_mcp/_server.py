@@ -179,6 +179,14 @@ class GuardedServer:
       uses its default); the upstream receives exactly the arguments the guard checked, and
       only when each value has the JSON type the ``inputSchema`` gives it (the upstream would
       coerce others, after the check): otherwise the result is :func:`invalid_arguments_result`.
+    * A call the guard asks about (a grant's ``ask``) is put to the client's user by
+      elicitation when the client declared it (``elicitation/create`` with
+      :data:`APPROVAL_SCHEMA`; from protocol 2026-07-28 inside an ``input_required`` result,
+      keyed by the approval request id): only ``accept`` with ``approve`` true runs it, as an
+      approval of the guard's request; any other answer is recorded as a refusal and returns the
+      ``approval_denied`` denial. A client that cannot be asked gets the ``approval_required``
+      denial, whose ``structuredContent`` carries the request id (``approval_id``) for an
+      operator to approve before the identical retry.
     * Entering checks the manifest against the upstream's ``tools/list``: a constraint on an
       argument a tool does not take is a :class:`guardrail.ManifestError`.
     * Progress the upstream reports for a forwarded call is relayed to the caller.
