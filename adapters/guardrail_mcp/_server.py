@@ -506,8 +506,7 @@ class GuardedServer:
         or the connection has no channel back to it).
         """
         session = ctx.session
-        wanted = types.ClientCapabilities(elicitation=types.ElicitationCapability())
-        if not session.check_client_capability(wanted):
+        if not _asks_forms(session.client_capabilities):
             return None
         message = _approval_message(request)
         if is_version_at_least(session.protocol_version, _INPUT_REQUIRED_VERSION):
@@ -521,6 +520,13 @@ class GuardedServer:
             return None
         return await _answer_of(request, session.elicit_form(
             message, APPROVAL_SCHEMA, related_request_id=ctx.request_id), _seconds_until(request, self.guard))
+
+
+def _asks_forms(capabilities: types.ClientCapabilities | None) -> bool:
+    """Whether the client declared form-mode elicitation (an empty ``elicitation`` object means
+    form mode; a client that declared only URL mode cannot show the approval form)."""
+    declared = None if capabilities is None else capabilities.elicitation
+    return declared is not None and (declared.form is not None or declared.url is None)
 
 
 def _approval_message(request: ApprovalRequest) -> str:

@@ -378,3 +378,27 @@ async def test_the_proxy_asks_an_elicitation_client(tmp_path: Path, record: Path
         ("delete_account", {"user_id": "u-1"}),
         ("send_refund", {"order_id": "ORD-004711", "amount": 5}),
     ]
+
+
+@pytest.mark.asyncio
+async def test_an_unanswered_elicitation_is_refused_when_the_request_expires() -> None:
+    # Handshake era: the server waits for the answer only as long as the request is valid.
+    calls: Calls = []
+    guard = Guard(manifest(), store=MemoryStore(), approval_ttl=1)
+    asked = anyio.Event()
+
+    async def away(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    with anyio.fail_after(TIMEOUT):
+        async with GuardedServer(make_upstream(calls), guard) as proxy, \
+                Client(proxy.server, mode="legacy", elicitation_callback=away) as client:
+            result = await client.call_tool("delete_account", {"user_id": "u-7"})
+
+    assert asked.is_set()
+    assert code_of(result) in {"approval_denied", "approval_expired"}  # refused at, or just after, expiry
+    assert result.structured_content is not None
+    assert calls == []
+    assert guard.usage()["tools.delete_account.calls"]["used"] == 0
