@@ -186,7 +186,9 @@ class GuardedServer:
       approval of the guard's request; any other answer is recorded as a refusal and returns the
       ``approval_denied`` denial. A client that cannot be asked gets the ``approval_required``
       denial, whose ``structuredContent`` carries the request id (``approval_id``) for an
-      operator to approve before the identical retry.
+      operator to approve before the identical retry. ``elicitation=False`` never asks the
+      client (every ask is answered out of band): for a client whose elicitations may be
+      answered by the agent it serves rather than by a person.
     * Entering checks the manifest against the upstream's ``tools/list``: a constraint on an
       argument a tool does not take is a :class:`guardrail.ManifestError`.
     * Progress the upstream reports for a forwarded call is relayed to the caller.
@@ -225,8 +227,10 @@ class GuardedServer:
         name: str = "task-guardrail",
         version: str | None = None,
         instructions: str | None = None,
+        elicitation: bool = True,
     ) -> None:
         self.guard = guard
+        self.elicitation = elicitation
         self._upstream_target = upstream
         self._client: Client | None = None
         self._schemas: dict[str, _ToolSchema] = {}  # tool -> what its inputSchema says
@@ -506,7 +510,7 @@ class GuardedServer:
         or the connection has no channel back to it).
         """
         session = ctx.session
-        if not _asks_forms(session.client_capabilities):
+        if not self.elicitation or not _asks_forms(session.client_capabilities):
             return None
         message = _approval_message(request)
         if is_version_at_least(session.protocol_version, _INPUT_REQUIRED_VERSION):

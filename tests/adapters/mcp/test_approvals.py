@@ -402,3 +402,40 @@ async def test_an_unanswered_elicitation_is_refused_when_the_request_expires() -
     assert result.structured_content is not None
     assert calls == []
     assert guard.usage()["tools.delete_account.calls"]["used"] == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", MODES)
+async def test_without_elicitation_every_ask_is_answered_out_of_band(mode: str) -> None:
+    # GuardedServer(elicitation=False): the client may be able to elicit, but is never asked.
+    calls: Calls = []
+    guard = Guard(manifest(), store=MemoryStore())
+    user = User(approve())
+    with anyio.fail_after(TIMEOUT):
+        async with GuardedServer(make_upstream(calls), guard, elicitation=False) as proxy, \
+                Client(proxy.server, mode=mode, elicitation_callback=user) as client:
+            asked = await client.call_tool("delete_account", {"user_id": "u-7"})
+            assert asked.structured_content is not None
+            guard.approve(asked.structured_content["approval_id"], by="ann")
+            ran = await client.call_tool("delete_account", {"user_id": "u-7"})
+
+    assert code_of(asked) == "approval_required"
+    assert ran.is_error is False
+    assert user.asked == []
+    assert calls == [("delete_account", {"user_id": "u-7"})]
+
+
+@pytest.mark.asyncio
+async def test_the_proxy_with_no_elicitation_never_asks_the_client(tmp_path: Path, record: Path) -> None:
+    grants = {"delete_account": {"args": {"user_id": {}}, "ask": True}}
+    path = write_manifest(tmp_path, manifest(tools=grants))
+    env = child_env(**{RECORD_ENV: str(record)})
+    argv = [*PROXY_ENTRY, "--manifest", str(path), "--no-elicitation", "--", *upstream_argv()]
+    user = User(approve())
+    with anyio.fail_after(TIMEOUT):
+        async with Client(ProcessTransport(argv, env), elicitation_callback=user) as client:
+            asked = await client.call_tool("delete_account", {"user_id": "u-1"})
+
+    assert code_of(asked) == "approval_required"
+    assert user.asked == []
+    assert tool_calls(record) == []
