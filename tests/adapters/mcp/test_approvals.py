@@ -23,7 +23,7 @@ from mcp import Client, types
 from mcp.client.context import ClientRequestContext
 from pydantic import ValidationError
 
-from guardrail import Guard, MemoryStore
+from guardrail import AuditLog, Guard, MemoryStore
 from guardrail.testing import task_id
 from tests.adapters.mcp.support import (
     PROXY_ENTRY,
@@ -439,3 +439,25 @@ async def test_the_proxy_with_no_elicitation_never_asks_the_client(tmp_path: Pat
     assert code_of(asked) == "approval_required"
     assert user.asked == []
     assert tool_calls(record) == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_decision_log_names_the_answer(tmp_path: Path, mode: str) -> None:
+    calls: Calls = []
+    log = AuditLog(tmp_path / "decisions.jsonl")
+    guard = Guard(manifest(), store=MemoryStore(), audit=log)
+    with anyio.fail_after(TIMEOUT):
+        async with GuardedServer(make_upstream(calls), guard) as proxy:
+            async with Client(proxy.server, mode=mode, elicitation_callback=User(approve("ok"))) as client:
+                await client.call_tool("delete_account", {"user_id": "u-1"})
+            declining = User(types.ElicitResult(action="accept", content={"approve": False, "reason": "no"}))
+            async with Client(proxy.server, mode=mode, elicitation_callback=declining) as client:
+                await client.call_tool("delete_account", {"user_id": "u-2"})
+    log.close()
+
+    records = [json.loads(line) for line in (tmp_path / "decisions.jsonl").read_text().splitlines()]
+    answers = [(r["approval"]["outcome"], r["approval"]["by"], r["approval"]["note"])
+               for r in records if r.get("approval") and r["approval"]["outcome"] != "pending"]
+    assert answers == [("approved", ELICITED_BY, "ok"), ("rejected", ELICITED_BY, "no")]
+    assert calls == [("delete_account", {"user_id": "u-1"})]
