@@ -23,7 +23,9 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 from guardrail_mcp._proxy import build_parser, command, main, run_proxy
 from guardrail_mcp._server import (
+    APPROVAL_SCHEMA,
     DENIAL_META_KEY,
+    ELICITED_BY,
     GuardedServer,
     UpstreamClosed,
     denial_result,
@@ -31,7 +33,9 @@ from guardrail_mcp._server import (
 )
 
 __all__ = [
+    "APPROVAL_SCHEMA",
     "DENIAL_META_KEY",
+    "ELICITED_BY",
     "GuardedServer",
     "UpstreamClosed",
     "build_parser",

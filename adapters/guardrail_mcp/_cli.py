@@ -70,6 +70,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "it, an unsigned or badly signed manifest refuses to start")
     p.add_argument("--record-values", action="store_true",
                    help="record argument values on spans and in the decision log (default: names only)")
+    p.add_argument("--no-elicitation", dest="elicitation", action="store_false",
+                   help="never ask the client's user to approve a call the manifest asks about "
+                   "(MCP elicitation); return approval_required with the request id instead, for "
+                   "`guardrail approvals approve ID --store URL`")
     p.add_argument("upstream", nargs=argparse.REMAINDER, metavar="-- UPSTREAM_COMMAND [ARGS...]",
                    help="the upstream MCP server command and its arguments, after --")
 
@@ -98,7 +102,7 @@ def run(ns: argparse.Namespace, prog: str = PROG) -> int:
     tracing = TraceOutput(ns.trace) if ns.trace else None
     try:
         guard = _guard(manifest, ns, audit, tracing)
-        code = _serve(run_proxy, guard, argv, ns.manifest)
+        code = _serve(run_proxy, guard, argv, ns.manifest, ns.elicitation)
     except BaseException:
         if tracing is not None:
             tracing.close()
@@ -134,11 +138,11 @@ def _guard(manifest: Manifest, ns: argparse.Namespace, audit: AuditLog | None,
     return guard
 
 
-def _serve(run_proxy: Any, guard: Guard, argv: Sequence[str], manifest_path: str) -> int:
+def _serve(run_proxy: Any, guard: Guard, argv: Sequence[str], manifest_path: str, elicitation: bool) -> int:
     from mcp.shared.exceptions import MCPError
 
     try:
-        return int(run_proxy(guard, argv))
+        return int(run_proxy(guard, argv, elicitation=elicitation))
     except ManifestError as exc:  # checked against the upstream's tools/list at start
         raise CommandError(f"--manifest {manifest_path} does not fit the upstream's tools: "
                            f"{problems_text(exc.problems)}") from None

@@ -29,6 +29,7 @@ def run_proxy(
     mode: Literal["enforce", "shadow"] | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    elicitation: bool = True,
 ) -> int:
     """Serve MCP on stdin/stdout, forwarding granted tool calls to ``upstream_argv``.
 
@@ -36,7 +37,9 @@ def run_proxy(
     :class:`~guardrail.Guard` (whose store, mode and telemetry providers are then used).
     ``mode`` (``"enforce"``/``"shadow"``) applies when a guard is built here. The upstream
     command starts as a subprocess speaking MCP on its stdio, with this process's
-    environment (or ``env``) and working directory (or ``cwd``).
+    environment (or ``env``) and working directory (or ``cwd``). ``elicitation=False``: a call the
+    guard asks about is never put to the client, only returned as ``approval_required`` for an
+    operator (``guardrail approvals``).
 
     Returns the process exit status: 0 after the client disconnects, SIGTERM or SIGINT
     (the upstream is shut down cleanly first). Blocks; runs its own event loop (asyncio).
@@ -56,11 +59,12 @@ def run_proxy(
         env=dict(os.environ if env is None else env),
         cwd=None if cwd is None else os.fspath(cwd),
     )
-    return anyio.run(_serve, guard, params, backend="asyncio")
+    return anyio.run(_serve, guard, params, elicitation, backend="asyncio")
 
 
-async def _serve(guard: Guard, params: StdioServerParameters) -> int:
-    async with GuardedServer(params, guard) as proxy, anyio.create_task_group() as task_group:
+async def _serve(guard: Guard, params: StdioServerParameters, elicitation: bool) -> int:
+    async with GuardedServer(params, guard, elicitation=elicitation) as proxy, \
+            anyio.create_task_group() as task_group:
 
         async def stop_on_signal(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
 from types import TracebackType
 from typing import Any, Final, cast
@@ -15,13 +16,25 @@ from mcp import Client, StdioServerParameters, types
 from mcp.client import Transport
 from mcp.server import MCPServer, Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import is_version_at_least
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
 
-from guardrail import DelegationDenied, Denial, Guard, ManifestError, json_schema_defaults
+from guardrail import (
+    Approval,
+    ApprovalRequest,
+    ApprovalRequired,
+    DelegationDenied,
+    Denial,
+    Guard,
+    ManifestError,
+    json_schema_defaults,
+)
 
 __all__ = [
+    "APPROVAL_SCHEMA",
     "DENIAL_META_KEY",
+    "ELICITED_BY",
     "GuardedServer",
     "Upstream",
     "UpstreamClosed",
@@ -33,6 +46,26 @@ logger = logging.getLogger("guardrail_mcp")
 
 DENIAL_META_KEY: Final = "task-guardrail/denial"
 """Key under a denied result's ``_meta`` holding the full denial record (for hosts, not models)."""
+
+APPROVAL_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "approve": {"type": "boolean", "title": "Approve",
+                    "description": "Run this call, with exactly these arguments, once"},
+        "reason": {"type": "string", "title": "Reason", "description": "Why (optional; recorded)"},
+    },
+    "required": ["approve"],
+}
+"""The ``requestedSchema`` of the elicitation that puts a call to the client's user: the call runs
+only for the action ``accept`` with ``approve`` true."""
+
+ELICITED_BY: Final = "mcp-elicitation"
+"""Who answered, as the guard records an answer given through the client's elicitation (the
+client's user; MCP does not say who they are)."""
+
+_INPUT_REQUIRED_VERSION: Final = "2026-07-28"
+"""From this protocol revision a server asks inside an ``input_required`` result of the
+``tools/call`` (answered on the client's retry), no longer by a request of its own mid-call."""
 
 _MAX_LIST_PAGES: Final = 1000
 """Upper bound on upstream ``tools/list`` pages, so a paginator that never ends cannot hang a listing."""
@@ -146,6 +179,16 @@ class GuardedServer:
       uses its default); the upstream receives exactly the arguments the guard checked, and
       only when each value has the JSON type the ``inputSchema`` gives it (the upstream would
       coerce others, after the check): otherwise the result is :func:`invalid_arguments_result`.
+    * A call the guard asks about (a grant's ``ask``) is put to the client's user by
+      elicitation when the client declared it (``elicitation/create`` with
+      :data:`APPROVAL_SCHEMA`; from protocol 2026-07-28 inside an ``input_required`` result,
+      keyed by the approval request id): only ``accept`` with ``approve`` true runs it, as an
+      approval of the guard's request; any other answer is recorded as a refusal and returns the
+      ``approval_denied`` denial. A client that cannot be asked gets the ``approval_required``
+      denial, whose ``structuredContent`` carries the request id (``approval_id``) for an
+      operator to approve before the identical retry. ``elicitation=False`` never asks the
+      client (every ask is answered out of band): for a client whose elicitations may be
+      answered by the agent it serves rather than by a person.
     * Entering checks the manifest against the upstream's ``tools/list``: a constraint on an
       argument a tool does not take is a :class:`guardrail.ManifestError`.
     * Progress the upstream reports for a forwarded call is relayed to the caller.
@@ -184,8 +227,10 @@ class GuardedServer:
         name: str = "task-guardrail",
         version: str | None = None,
         instructions: str | None = None,
+        elicitation: bool = True,
     ) -> None:
         self.guard = guard
+        self.elicitation = elicitation
         self._upstream_target = upstream
         self._client: Client | None = None
         self._schemas: dict[str, _ToolSchema] = {}  # tool -> what its inputSchema says
@@ -372,17 +417,17 @@ class GuardedServer:
 
     async def _on_call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         with self._server_span(ctx, "tools/call", params.name) as span:
             result = await self._call_tool(ctx, params)
-            if result.is_error:
+            if isinstance(result, types.CallToolResult) and result.is_error:
                 span.set_attribute("error.type", "tool_error")
                 span.set_status(StatusCode.ERROR)
             return result
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         name = params.name
         sent = params.arguments
         call_id = None if ctx.request_id is None else str(ctx.request_id)
@@ -412,21 +457,137 @@ class GuardedServer:
         arguments = sent or {}
         if schema is not None:
             arguments = schema.arguments(arguments)
+
+        async def invoke(approval: Approval | None = None) -> types.CallToolResult:
+            try:
+                result = cast(
+                    types.CallToolResult,
+                    await self.guard.ainvoke(
+                        name, forward, arguments, call_id=call_id,
+                        defaults=None if schema is None else schema.defaults, approval=approval,
+                    ),
+                )
+            except ApprovalRequired:
+                raise  # the caller puts it to the client's user (or returns it)
+            except DelegationDenied as denied:
+                if not self.guard.owns(denied):
+                    raise  # the tool's own error, not this guard's decision
+                return denial_result(denied.denial)
+            except UpstreamClosed as closed:
+                raise MCPError(code=types.INTERNAL_ERROR, message=str(closed)) from closed
+            return _without_upstream_stamp(result)
+
         try:
-            result = cast(
-                types.CallToolResult,
-                await self.guard.ainvoke(
-                    name, forward, arguments, call_id=call_id,
-                    defaults=None if schema is None else schema.defaults,
-                ),
-            )
-        except DelegationDenied as denied:
-            if not self.guard.owns(denied):
+            return await invoke()
+        except ApprovalRequired as asked:
+            if not self.guard.owns(asked):
                 raise  # the tool's own error, not this guard's decision
-            return denial_result(denied.denial)
-        except UpstreamClosed as closed:
-            raise MCPError(code=types.INTERNAL_ERROR, message=str(closed)) from closed
-        return _without_upstream_stamp(result)
+            if asked.request is None:
+                return denial_result(asked.denial)
+            answer = await self._ask(ctx, params, asked.request)
+            if answer is None:  # no way to ask this client: an operator answers out of band
+                return denial_result(asked.denial)
+            if isinstance(answer, types.InputRequiredResult):
+                return answer
+        try:
+            # The guard's own step: an approval runs (and charges) the call once, a refusal is
+            # recorded and denied `approval_denied`.
+            return await invoke(answer)
+        except ApprovalRequired as again:  # never for an answer to this call's request; fail closed
+            if not self.guard.owns(again):
+                raise
+            return denial_result(again.denial)
+
+    async def _ask(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, request: ApprovalRequest
+    ) -> Approval | types.InputRequiredResult | None:
+        """Put a call the guard asks about to the client's user by elicitation.
+
+        Returns the user's answer as an `Approval` of ``request`` (anything but an accepted form
+        with ``approve`` true refuses), an ``input_required`` result asking for it (protocol
+        2026-07-28 and later: the client answers on its retry of the same call, keyed by the
+        request id), or None when this client cannot be asked (it did not declare elicitation,
+        or the connection has no channel back to it).
+        """
+        session = ctx.session
+        if not self.elicitation or not _asks_forms(session.client_capabilities):
+            return None
+        message = _approval_message(request)
+        if is_version_at_least(session.protocol_version, _INPUT_REQUIRED_VERSION):
+            answers = params.input_responses or {}
+            if request.id not in answers:
+                return types.InputRequiredResult(input_requests={request.id: types.ElicitRequest(
+                    params=types.ElicitRequestFormParams(message=message, requested_schema=APPROVAL_SCHEMA),
+                )})
+            return _approval_of(request, answers[request.id])
+        if not session.can_send_request:
+            return None
+        return await _answer_of(request, session.elicit_form(
+            message, APPROVAL_SCHEMA, related_request_id=ctx.request_id), _seconds_until(request, self.guard))
+
+
+def _asks_forms(capabilities: types.ClientCapabilities | None) -> bool:
+    """Whether the client declared form-mode elicitation (an empty ``elicitation`` object means
+    form mode; a client that declared only URL mode cannot show the approval form)."""
+    declared = None if capabilities is None else capabilities.elicitation
+    return declared is not None and (declared.form is not None or declared.url is None)
+
+
+def _approval_message(request: ApprovalRequest) -> str:
+    """The elicitation message that puts ``request`` to the client's user: the tool, the guard's
+    reason (the ask rule, as written) and the arguments as the guard checked them."""
+    arguments = json.dumps(request.args, ensure_ascii=False, sort_keys=True, default=str)
+    return (f"Approve the call of tool {request.tool!r} (task {request.task!r})?\n"
+            f"Why you are asked: {request.reason}\n"
+            f"Arguments: {arguments}\n"
+            f"Request {request.id}, valid until {request.expires_at.isoformat()}.")
+
+
+async def _answer_of(
+    request: ApprovalRequest, asking: Awaitable[types.ElicitResult], seconds: float
+) -> Approval:
+    """Await the client's answer to an elicitation, until the request expires: a failed or
+    unanswered elicitation refuses."""
+    try:
+        with anyio.fail_after(max(seconds, 0.0)):
+            answer = await asking
+    except TimeoutError:
+        return _refusal(request, "no answer to the elicitation before the request expired")
+    except Exception as failed:  # an error response, a malformed result, a lost channel
+        logger.warning("the elicitation for approval request %s failed: %s", request.id, failed)
+        return _refusal(request, f"the elicitation failed ({type(failed).__name__})")
+    return _approval_of(request, answer)
+
+
+def _approval_of(request: ApprovalRequest, answer: object) -> Approval:
+    """The answer an elicitation result gives: approved only for the action ``accept`` with content
+    ``{"approve": true}`` (and an optional string ``reason``); anything else refuses."""
+    if not isinstance(answer, types.ElicitResult):
+        return _refusal(request, "the answer to the elicitation is not an elicitation result")
+    content = answer.content
+    reason = content.get("reason") if isinstance(content, dict) else None
+    given = reason if isinstance(reason, str) and reason.strip() else None
+    if answer.action != "accept":
+        return _refusal(request, given or f"the elicitation was {_ACTIONS.get(answer.action, answer.action)}")
+    if (not isinstance(content, dict) or set(content) - {"approve", "reason"}
+            or not isinstance(content.get("approve"), bool)
+            or not (reason is None or isinstance(reason, str))):
+        return _refusal(request, "the answer does not match the approval form")
+    if content["approve"] is not True:
+        return _refusal(request, given or "not approved")
+    return Approval(request_id=request.id, approved=True, by=ELICITED_BY, reason=given)
+
+
+_ACTIONS: Final = {"decline": "declined", "cancel": "cancelled"}
+
+
+def _refusal(request: ApprovalRequest, reason: str) -> Approval:
+    return Approval(request_id=request.id, approved=False, by=ELICITED_BY, reason=reason)
+
+
+def _seconds_until(request: ApprovalRequest, guard: Guard) -> float:
+    clock: Callable[[], float] = getattr(guard, "clock", time.time)
+    return request.expires_ts - clock()
 
 
 def _seconds_left(guard: Guard) -> float | None:
