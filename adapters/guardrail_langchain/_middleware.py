@@ -134,18 +134,29 @@ class DelegationMiddleware(AgentMiddleware):
         return None
 
     def _review(
-        self, asked: ApprovalRequired, request: ToolCallRequest
+        self, asked: ApprovalRequired, request: ToolCallRequest, started: float
     ) -> tuple[ApprovalRequest, Answer]:
         """Pauses the graph for a person's answer to the request (see the class docstring).
 
         LangGraph runs the node again from the start when it resumes, so the call is decided
         again first: the guard gives the same pending request for the identical call (nothing is
         charged while it asks), and `interrupt()` then returns the answer instead of pausing.
+
+        A request created after this run of the node began (`started`, the guard's clock) was
+        never shown: the one the person answered expired while the graph was paused, and the
+        guard asked anew. An approve then refuses, so an approval stays bound to its request's
+        expiry. (Strictly after: under a clock that does not move, a resumed request counts as
+        the one shown.)
         """
-        if asked.request is None or not self.guard.owns(asked):
+        pending = asked.request
+        if pending is None or not self.guard.owns(asked):
             raise asked
-        answer = read_answer(interrupt(review_request(asked.request)), request.tool_call["name"])
-        return asked.request, answer
+        answer = read_answer(interrupt(review_request(pending)), request.tool_call["name"])
+        if answer.kind == "approve" and pending.created_at.timestamp() > started:
+            answer = Answer("reject", by=answer.by, reason=(
+                "the request the review approved expired while the run was paused; nothing ran"
+            ))
+        return pending, answer
 
     def _drop_replaced(self, replaced: list[ApprovalRequest]) -> None:
         """Refuses the requests of calls a reviewer replaced by an edit, once the call is over.
@@ -171,13 +182,14 @@ class DelegationMiddleware(AgentMiddleware):
         if not can_pause(request):
             return handler(request)
         replaced: list[ApprovalRequest] = []
+        started = self.guard.clock()
         try:
             while True:
                 try:
                     with reviewing(self.guard, pause=True):
                         return handler(request)
                 except ApprovalRequired as asked:
-                    pending, answer = self._review(asked, request)
+                    pending, answer = self._review(asked, request, started)
                 if answer.kind == "edit":
                     replaced.append(pending)
                     request = _edited(request, answer)  # decided from scratch: may ask again
@@ -204,13 +216,14 @@ class DelegationMiddleware(AgentMiddleware):
         if not can_pause(request):
             return await handler(request)
         replaced: list[ApprovalRequest] = []
+        started = self.guard.clock()
         try:
             while True:
                 try:
                     with reviewing(self.guard, pause=True):
                         return await handler(request)
                 except ApprovalRequired as asked:
-                    pending, answer = self._review(asked, request)
+                    pending, answer = self._review(asked, request, started)
                 if answer.kind == "edit":
                     replaced.append(pending)
                     request = _edited(request, answer)

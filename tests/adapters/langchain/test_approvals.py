@@ -22,6 +22,7 @@ from langgraph.prebuilt import ToolNode
 from langgraph.types import Command, Interrupt
 
 from guardrail import Approval, ApprovalDenied, ApprovalRequired, Guard
+from guardrail.testing import FakeClock
 from tests.adapters.langchain.support import MakeGuard, Spans
 
 # Pay asks above 50, denies above 500 and names no payee but the two known ones.
@@ -543,3 +544,36 @@ def test_guarded_tools_in_a_toolnode_never_pause(make_guard: MakeGuard) -> None:
     (message,) = tool_messages(done)
     assert approval_denial(message)["code"] == "approval_required"
     assert bank.paid == []
+
+
+class TickingClock(FakeClock):
+    """A fake clock that moves a microsecond on every reading, as a real one does."""
+
+    def __call__(self) -> float:
+        self.now += 1e-6
+        return self.now
+
+
+def test_an_approve_of_a_request_that_expired_while_paused_refuses(make_guard: MakeGuard) -> None:
+    clock = TickingClock()
+    run = Run(make_guard(GRANTS, clock=clock, approval_ttl=60), pay_call(120))
+    shown = only_interrupt(run.start())
+    (expired,) = run.guard.pending()
+    assert expired.id in shown["action_requests"][0]["description"]
+    clock.advance(120)  # the reviewer answers after the request expired
+    done = run.resume(APPROVE)
+    (message,) = tool_messages(done)
+    denial = approval_denial(message)
+    assert denial["code"] == "approval_denied" and "expired while the run was paused" in denial["message"]
+    assert denial["approval_id"] != expired.id  # the guard's new request, refused
+    assert run.bank.paid == [] and run.used() == 0
+    assert run.guard.pending() == []
+
+
+def test_an_approve_within_the_requests_lifetime_runs_under_a_moving_clock(make_guard: MakeGuard) -> None:
+    clock = TickingClock()
+    run = Run(make_guard(GRANTS, clock=clock, approval_ttl=60), pay_call(120))
+    only_interrupt(run.start())
+    clock.advance(30)
+    (message,) = tool_messages(run.resume(APPROVE))
+    assert message.status == "success" and run.bank.paid == [("landlord", 120.0)]
