@@ -26,6 +26,10 @@ BENCHMARKS = {
     "langchain": ["bench_langchain.py"],
     "telemetry": ["bench_telemetry.py"],
     "stores": ["bench_stores.py"],
+    "budgets": ["bench_budgets.py"],
+    "conditions": ["bench_conditions.py"],
+    "provenance": ["bench_provenance.py"],
+    "approvals": ["bench_approvals.py"],
 }
 
 

@@ -32,7 +32,10 @@ def _measured(entry: dict[str, Any]) -> str:
     )
 
 
-LABELS = {"core": "check", "langchain": "call", "telemetry": "variant", "stores": "store"}
+LABELS = {
+    "core": "check", "langchain": "call", "telemetry": "variant", "stores": "store",
+    "budgets": "budget", "conditions": "evaluation", "provenance": "check", "approvals": "call",
+}
 
 
 def _rows(result: dict[str, Any], label: str, extra: dict[str, Callable[[dict[str, Any]], str]]) -> list[str]:
@@ -86,8 +89,14 @@ def stores(result: dict[str, Any]) -> str:
     ])
 
 
+def _plain(name: str) -> Callable[[dict[str, Any]], str]:
+    """The table of a benchmark whose rows say everything (the page's text explains them)."""
+    return lambda result: "\n".join(_rows(result, LABELS[name], {}))
+
+
 TABLES: dict[str, Callable[[dict[str, Any]], str]] = {
     "core": core, "langchain": langchain, "telemetry": telemetry, "stores": stores,
+    **{name: _plain(name) for name in ("budgets", "conditions", "provenance", "approvals")},
 }
 
 
