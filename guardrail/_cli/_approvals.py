@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import time
 from typing import Any, cast
 
@@ -16,11 +15,10 @@ from .._outcome import Approval, ApprovalRequest
 from .._stores._approvals import ApprovalStore, supports_approvals
 from .._stores._url import open_store, redact_url
 from .._text import iso
-from ._common import CommandError, one_line
+from ._common import STORE_ENV, CommandError, add_store_option, one_line
 
 __all__ = ["answer_request", "list_requests", "register"]
 
-STORE_ENV = "GUARDRAIL_STORE"
 
 
 def _book(url: str) -> tuple[Any, ApprovalStore]:
@@ -92,7 +90,6 @@ def _row(request: ApprovalRequest, answer: Approval | None) -> dict[str, Any]:
 
 
 def register(sub: Any) -> None:
-    store_help = f"the shared store: sqlite:///path or redis://host:port/db (default: ${STORE_ENV})"
     p = sub.add_parser(
         "approvals",
         help="calls waiting for a person (ask): list, approve ID, reject ID",
@@ -103,7 +100,7 @@ def register(sub: Any) -> None:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     q = actions.add_parser("list", help="the live requests (pending, and answered but not yet used)")
-    q.add_argument("--store", metavar="URL", default=os.environ.get(STORE_ENV), help=store_help)
+    add_store_option(q)
     q.add_argument("--task", metavar="TASK_ID", help="only this task's requests")
     q.add_argument("--json", action="store_true", help="print the requests as JSON")
     q.set_defaults(func=_cmd_list)
@@ -111,7 +108,7 @@ def register(sub: Any) -> None:
     for action, verb in (("approve", "approve"), ("reject", "refuse")):
         q = actions.add_parser(action, help=f"{verb} one request by its id")
         q.add_argument("id", metavar="ID", help="the request's id (apr-...)")
-        q.add_argument("--store", metavar="URL", default=os.environ.get(STORE_ENV), help=store_help)
+        add_store_option(q)
         q.add_argument("--task", metavar="TASK_ID", help="refuse unless the request is of this task")
         q.add_argument("--by", metavar="WHO", help="who answers (default: the user name)")
         q.add_argument("--reason", metavar="TEXT", help="why (recorded with the answer)")

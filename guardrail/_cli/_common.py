@@ -33,6 +33,18 @@ class CommandError(Exception):
         self.code = code
 
 
+STORE_ENV = "GUARDRAIL_STORE"
+"""The environment variable that names the shared store when `--store` is not given."""
+
+
+def add_store_option(parser: Any) -> None:
+    """`--store URL` of the commands that work on a shared store (default: `$GUARDRAIL_STORE`)."""
+    parser.add_argument(
+        "--store", metavar="URL", default=os.environ.get(STORE_ENV),
+        help=f"the shared store: sqlite:///path or redis://host:port/db (default: ${STORE_ENV})",
+    )
+
+
 def one_line(text: object, limit: int = 400) -> str:
     """`text` on one line (whitespace runs become one space), cut to `limit` characters."""
     flat = " ".join(str(text).split())

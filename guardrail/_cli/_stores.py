@@ -15,6 +15,7 @@ from .._errors import StoreUnavailable
 from .._exit import ExitCode
 from .._runtime._usage import budget_usage
 from .._stores._url import open_store, redact_url
+from ._common import STORE_ENV, add_store_option
 
 __all__ = ["format_usage", "init_store", "register", "revoke_task", "store_tasks", "task_usage"]
 
@@ -134,12 +135,10 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(value)
 
 
-STORE_ENV = "GUARDRAIL_STORE"
 
 
 def register(subparsers: Any) -> None:
     """Add `revoke` and `usage` to the `guardrail` command's subparsers."""
-    store_help = f"the shared store: sqlite:///path or redis://host:port/db (default: ${STORE_ENV})"
     p = subparsers.add_parser(
         "revoke",
         help="revoke a task in a shared store: every guard on it denies from now on",
@@ -147,7 +146,7 @@ def register(subparsers: Any) -> None:
         "is kept until removed by hand.",
     )
     p.add_argument("task", metavar="TASK_ID", help="the task to revoke (the manifest's task:)")
-    p.add_argument("--store", metavar="URL", default=os.environ.get(STORE_ENV), help=store_help)
+    add_store_option(p)
     p.add_argument("--reason", default="", help="why (shown in every denial)")
     p.add_argument("--ttl", metavar="DURATION", help="keep the revocation this long (e.g. 24h)")
     p.set_defaults(func=cmd_revoke)
@@ -160,7 +159,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("task", metavar="TASK_ID", nargs="?",
                    help="the task (default: the task of --manifest; none: list the tasks)")
-    p.add_argument("--store", metavar="URL", default=os.environ.get(STORE_ENV), help=store_help)
+    add_store_option(p)
     p.add_argument("--manifest", metavar="PATH", help="the task's manifest: show each budget's limit")
     p.add_argument("--json", action="store_true", help="print the usage as JSON")
     p.set_defaults(func=cmd_usage)

@@ -412,22 +412,26 @@ async def test_changed_arguments_are_not_approved() -> None:
 # -- a run state resumed elsewhere ------------------------------------------------------------------
 
 
-@pytest.mark.asyncio
-async def test_a_serialized_state_resumed_with_new_tools_runs_the_approved_call_once() -> None:
+async def interrupted_elsewhere(model: ScriptModel) -> tuple[Kit, Guard, Agent[Any], RunState[Any]]:
+    """A run interrupted by a call that asks, its state saved as JSON and restored in "another
+    process": a new guard for the same task on the shared store, new guarded tools."""
     store = MemoryStore()  # shared, as a fleet shares SQLite or Redis
     task = task_id()
-    model = ScriptModel(
-        [[call("pay", {"payee": "landlord", "amount": 400}, "c1")], [assistant_message("paid")]]
-    )
     first = Guard(manifest(task), store=store)
     result = await run(agent_with(guard_function_tools(Kit().tools, first), model))
     saved = json.dumps(result.to_state().to_json())
-
-    # Another process: a new guard for the same task, new guarded tools, the state from JSON.
     kit = Kit()
     guard = Guard(manifest(task), store=store)
     agent = agent_with(guard_function_tools(kit.tools, guard), model)
-    state = await RunState.from_json(agent, json.loads(saved))
+    return kit, guard, agent, await RunState.from_json(agent, json.loads(saved))
+
+
+@pytest.mark.asyncio
+async def test_a_serialized_state_resumed_with_new_tools_runs_the_approved_call_once() -> None:
+    model = ScriptModel(
+        [[call("pay", {"payee": "landlord", "amount": 400}, "c1")], [assistant_message("paid")]]
+    )
+    kit, guard, agent, state = await interrupted_elsewhere(model)
     state.approve(state.get_interruptions()[0])
     resumed = await resume(agent, state)
 
@@ -438,19 +442,10 @@ async def test_a_serialized_state_resumed_with_new_tools_runs_the_approved_call_
 
 @pytest.mark.asyncio
 async def test_a_standing_approval_in_a_resumed_state_approves_nothing_the_guard_asks() -> None:
-    store = MemoryStore()
-    task = task_id()
     model = ScriptModel(
         [[call("pay", {"payee": "landlord", "amount": 400}, "c1")], [assistant_message("paid")]]
     )
-    first = Guard(manifest(task), store=store)
-    result = await run(agent_with(guard_function_tools(Kit().tools, first), model))
-    saved = json.dumps(result.to_state().to_json())
-
-    kit = Kit()
-    guard = Guard(manifest(task), store=store)
-    agent = agent_with(guard_function_tools(kit.tools, guard), model)
-    state = await RunState.from_json(agent, json.loads(saved))
+    kit, guard, agent, state = await interrupted_elsewhere(model)
     state.approve(state.get_interruptions()[0], always_approve=True)
     await resume(agent, state)
 
